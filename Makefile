@@ -1,0 +1,27 @@
+# Two commands for a fresh clone:  make run  (install + launch the app),  make test  (install + run every test).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install install-dev bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+
+run: install
+	$(BIN)/streamlit run app.py
+
+test: install-dev
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+bench: install-dev
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts

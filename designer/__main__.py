@@ -1,0 +1,219 @@
+"""python -m designer: summary, layers, export, graph, train, datasets (see shared/design-format.md).
+
+Exit codes: 0 fine; 1 the design has errors (still printed); 2 not a readable design file or bad
+usage (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_UNREADABLE
+
+
+def _load(path: str) -> dict[str, Any]:
+    from designer.design import load_design
+
+    return load_design(Path(path))
+
+
+def summary_table(design: dict[str, Any], analysis) -> str:
+    """A Keras/torchinfo-style table of a design's analysis."""
+    from designer.params import human_count, size_text
+
+    def shape(s):
+        return size_text(list(s)) if s is not None else "?"
+
+    rows = [("Layer (path)", "Type", "Output shape", "Param #", "FLOPs")]
+    for r in analysis.rows:
+        status = {"error": "  ✗", "unreached": "  ·"}.get(r.status, "")
+        kind = r.label + (f" ×{r.copies}" if r.copies > 1 else "")
+        rows.append(("  " * r.depth + r.path, kind, shape(r.output_shape) + status, f"{r.params:,}", human_count(r.flops)))
+    widths = [min(max(len(row[i]) for row in rows), 48) for i in range(5)]
+    line = "─" * (sum(widths) + 8)
+    name = design.get("name") or "Untitled"
+    inp = f"{shape(analysis.input_shape)} {analysis.input_dtype or ''}".strip()
+    out = [f'Model: "{name}"   input {inp}', line]
+    for i, row in enumerate(rows):
+        out.append("  ".join(c.ljust(w) if j < 3 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))))
+        if i == 0:
+            out.append(line)
+    out += [
+        line,
+        f"Total params: {analysis.params:,} ({analysis.size_mb:.2f} MB as float32)",
+        f"Trainable params: {analysis.trainable_params:,}",
+        f"FLOPs per sample: {human_count(analysis.flops)} ({analysis.flops:,})",
+        f"Output shape: {shape(analysis.output_shape)}",
+    ]
+    if analysis.errors:
+        out.append(f"{len(analysis.errors)} error(s):")
+        for e in analysis.errors:
+            out.append(f"  {e.path}: {e.message}" + (f"\n      fix: {e.fix}" if e.fix else ""))
+    return "\n".join(out)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from designer.analysis import analyze
+
+    design = _load(args.design)
+    analysis = analyze(design)
+    if args.json:
+        print(json.dumps(analysis.to_json()))
+    else:
+        print(summary_table(design, analysis))
+    return EXIT_OK if analysis.valid else EXIT_INVALID
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from designer.registry import list_specs
+
+    specs = list_specs()
+    if args.json:
+        print(json.dumps([s.to_dict() for s in specs]))
+        return EXIT_OK
+    family = None
+    for spec in sorted(specs, key=lambda s: (s.family, s.type)):
+        if spec.family != family:
+            family = spec.family
+            print(f"\n{family}")
+        params = ", ".join(f"{p.name}={p.default!r}" + ("*" if p.required else "") for p in spec.params)
+        print(f"  {spec.type:<26} {params}")
+    print("\n* required")
+    return EXIT_OK
+
+
+def _print_errors(analysis) -> None:
+    for e in analysis.errors:
+        print(f"{e.path}: {e.message}" + (f" (fix: {e.fix})" if e.fix else ""), file=sys.stderr)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from designer.analysis import analyze
+    from designer.codegen import write_export
+
+    design = _load(args.design)
+    analysis = analyze(design)
+    if not analysis.valid:
+        _print_errors(analysis)
+        return EXIT_INVALID
+    for path in write_export(design, Path(args.out), analysis):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from designer.analysis import analyze
+    from designer.graph import GraphvizMissing, render, to_dot
+
+    design = _load(args.design)
+    analysis = analyze(design)
+    dot = to_dot(design, analysis, direction=args.direction, expand_repeats=args.expand)
+    if args.format == "dot":
+        data = dot.encode()
+    else:
+        try:
+            data = render(dot, args.format)
+        except GraphvizMissing as exc:
+            return _fail(str(exc))
+    if args.out:
+        Path(args.out).write_bytes(data)
+    elif args.format == "png":
+        return _fail("PNG is binary: give --out FILE")
+    else:
+        sys.stdout.write(data.decode())
+    return EXIT_OK if analysis.valid else EXIT_INVALID
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from designer.datasets import list_datasets
+
+    rows = list_datasets()
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            task = row["task"]["kind"] + (f" ({row['task']['num_classes']} classes)" if "num_classes" in row["task"] else "")
+            shape = "×".join(str(s) for s in row["input"]["shape"])
+            print(f"{row['name']:<16} {shape:<12} {row['input']['dtype']:<8} {task:<28} {row['size']:>7,} samples")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from designer.cli_train import train_command
+
+    return train_command(args, _load(args.design))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m designer", description="Netwright: design, check, export and train networks.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("summary", help="shapes, parameters, FLOPs and errors of a design")
+    s.add_argument("design")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_summary)
+
+    s = sub.add_parser("layers", help="the layer catalogue")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_layers)
+
+    s = sub.add_parser("export", help="write model.py, train.py and design.json")
+    s.add_argument("design")
+    s.add_argument("--out", required=True, help="output folder")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("graph", help="the architecture drawing")
+    s.add_argument("design")
+    s.add_argument("--format", choices=("dot", "svg", "png"), default="dot")
+    s.add_argument("--out", help="file to write (default: stdout for dot/svg)")
+    s.add_argument("--direction", choices=("TB", "LR"), default="TB", help="top-to-bottom or left-to-right")
+    s.add_argument("--expand", action="store_true", help="draw every copy of Repeat blocks")
+    s.set_defaults(func=cmd_graph)
+
+    s = sub.add_parser("train", help="train a design on a dataset")
+    s.add_argument("design")
+    s.add_argument("--dataset", required=True, help="a name from `datasets`, or a .npz/.csv file")
+    s.add_argument("--epochs", type=int, default=5)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam")
+    s.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"), default="constant")
+    s.add_argument("--weight-decay", type=float, default=0.0)
+    s.add_argument("--grad-clip", type=float, default=None)
+    s.add_argument("--max-steps", type=int, default=None)
+    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    s.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--log", help="write JSON lines of steps, epochs and the end")
+    s.add_argument("--out", help="folder for checkpoints (best/last .safetensors)")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("datasets", help="the datasets that train and the app offer")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_datasets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from designer.errors import DesignFileError
+
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DesignFileError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Design -> torch.nn.Module. The live model, and the module naming that code export shares.
+
+Both this module and designer.codegen walk the analysis's instance tree with the same
+attribute names, so the exported Model has the same state_dict keys as the live one.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import unicodedata
+from collections import Counter, OrderedDict
+from typing import Any
+
+from torch import nn
+
+from designer import modules
+from designer.analysis import Analysis, Instance, analyze
+from designer.errors import Issue
+from designer.registry import LayerSpec
+
+# Short attribute stems, nanoGPT/torchvision style.
+_STEMS = {
+    "Conv1d": "conv", "Conv2d": "conv", "ConvTranspose1d": "upconv", "ConvTranspose2d": "upconv",
+    "BatchNorm1d": "bn", "BatchNorm2d": "bn", "InstanceNorm2d": "norm", "LayerNorm": "ln", "GroupNorm": "gn",
+    "Linear": "fc", "MaxPool1d": "pool", "MaxPool2d": "pool", "AvgPool1d": "pool", "AvgPool2d": "pool",
+    "AdaptiveAvgPool1d": "gap", "AdaptiveAvgPool2d": "gap", "AdaptiveMaxPool1d": "gmp", "AdaptiveMaxPool2d": "gmp",
+    "Dropout": "drop", "Dropout1d": "drop", "Dropout2d": "drop", "MultiheadAttention": "attn",
+    "TransformerEncoderLayer": "encoder", "Embedding": "embed", "PositionalEncoding": "pos",
+    "SequencePool": "seqpool", "Residual": "res", "Parallel": "branch", "Repeat": "stack", "Sequential": "seq",
+}
+# Names an nn.Module attribute must not take.
+_RESERVED = set(dir(nn.Module)) | {"self", "x", "nn", "torch", "math", "F", "Model"}
+
+
+class BuildError(ValueError):
+    """The design has errors, so there is no network to build; carries the errors."""
+
+    def __init__(self, errors: list[Issue]):
+        self.errors = errors
+        first = errors[0] if errors else None
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"the design has errors: {first}{more}")
+
+
+def sanitize_identifier(text: str, fallback: str = "layer") -> str:
+    """User text -> a safe Python identifier (ASCII, snake_case, not a keyword or Module attribute)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    ident = re.sub(r"[^0-9a-zA-Z]+", "_", ascii_text).strip("_").lower()[:40].rstrip("_")
+    if not ident:
+        ident = fallback
+    if ident[0].isdigit():
+        ident = f"{fallback}_{ident}"
+    if keyword.iskeyword(ident) or ident in _RESERVED or ident.startswith("_"):
+        ident = f"{ident}_"
+    return ident
+
+
+def attribute_names(instances: list[Instance]) -> list[str]:
+    """Unique attribute names for the top-level layers: the user's name, or a stem numbered when repeated."""
+    stems = [
+        sanitize_identifier(i.node["name"], _stem(i.spec)) if i.node.get("name") else _stem(i.spec)
+        for i in instances
+    ]
+    named = [bool(i.node.get("name")) for i in instances]
+    totals = Counter(s for s, n in zip(stems, named) if not n)
+    seen: Counter = Counter()
+    used: set[str] = set()
+    names = []
+    for stem, is_named in zip(stems, named):
+        if is_named:
+            candidate = stem
+        else:
+            seen[stem] += 1
+            candidate = f"{stem}{seen[stem]}" if totals[stem] > 1 else stem
+        base, k = candidate, 2
+        while candidate in used:
+            candidate, k = f"{base}_{k}", k + 1
+        used.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def _stem(spec: LayerSpec) -> str:
+    return _STEMS.get(spec.type, sanitize_identifier(spec.type))
+
+
+def layer_arguments(spec: LayerSpec, values: dict[str, Any], in_shape: tuple[int, ...]) -> tuple[dict, dict]:
+    """(constructor keywords, wrapper keywords) of a layer: inferred sizes, parameters, fixed keywords."""
+    ctor: dict[str, Any] = dict(spec.infer(in_shape)) if spec.infer else {}
+    wrapper: dict[str, Any] = {}
+    for p in spec.params:
+        target = wrapper if p.name in spec.wrapper_params else ctor
+        target[p.name] = p.as_python(values[p.name])
+    ctor.update(spec.fixed)
+    return ctor, wrapper
+
+
+def layer_class(spec: LayerSpec) -> type[nn.Module]:
+    return getattr(nn, spec.type) if spec.module_source == "nn" else getattr(modules, spec.type)
+
+
+def make_layer(spec: LayerSpec, values: dict[str, Any], in_shape: tuple[int, ...]) -> nn.Module:
+    """The module of one (non-block) layer for an input of `in_shape` (batch excluded)."""
+    ctor, wrapper_kw = layer_arguments(spec, values, in_shape)
+    module = layer_class(spec)(**ctor)
+    if spec.wrapper:
+        module = getattr(modules, spec.wrapper)(module, **wrapper_kw)
+    return module
+
+
+def _sequence(instances: list[Instance]) -> nn.Sequential:
+    return nn.Sequential(*(build_instance(i) for i in instances))
+
+
+def build_instance(inst: Instance) -> nn.Module:
+    """The module of one placed node (blocks recursively)."""
+    kind = inst.spec.type
+    if not inst.spec.is_block:
+        return make_layer(inst.spec, inst.values, inst.in_shape)
+    if kind == "Sequential":
+        return _sequence(inst.slots["layers"])
+    if kind == "Residual":
+        shortcut = inst.slots["shortcut"]
+        return modules.Residual(_sequence(inst.slots["body"]), _sequence(shortcut) if shortcut else None)
+    if kind == "Parallel":
+        branches = [_sequence(b) for b in inst.slots.values()]
+        return modules.Parallel(branches, merge=inst.values["merge"], dim=inst.values["dim"])
+    if kind == "Repeat":
+        return nn.Sequential(*(_sequence(copy) for copy in inst.copies))
+    raise ValueError(f"no builder for block {kind}")
+
+
+def build_model(design: dict[str, Any], analysis: Analysis | None = None) -> nn.Module:
+    """The trainable network of a valid design; raises BuildError listing the errors otherwise."""
+    analysis = analysis or analyze(design)
+    if not analysis.valid or analysis.tree is None:
+        raise BuildError(analysis.errors)
+    names = attribute_names(analysis.tree)
+    return nn.Sequential(OrderedDict((n, build_instance(i)) for n, i in zip(names, analysis.tree)))
