@@ -1,0 +1,101 @@
+"""`python -m designer train`: trains a design as the app does, with a progress bar and a JSONL log."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from designer.training import Callback, RunResult
+
+
+class ProgressBar(Callback):
+    """A one-line progress bar on a terminal (plain lines per epoch when not a terminal)."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.total = 0
+        self.tty = stream.isatty()
+        self.t0 = time.perf_counter()
+        self.last_draw = 0.0
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.total = info["total_steps"]
+        self.t0 = time.perf_counter()
+        print(f"training on {info['device']}: {info['params']:,} parameters, {info['train_size']:,} samples, "
+              f"{self.total:,} steps", file=self.stream)
+
+    def on_step(self, step: int, epoch: int, loss: float, lr: float) -> None:
+        now = time.perf_counter()
+        if not self.tty or (now - self.last_draw < 0.1 and step < self.total):
+            return
+        self.last_draw = now
+        frac = step / max(self.total, 1)
+        filled = int(frac * self.width)
+        rate = step / max(now - self.t0, 1e-9)
+        left = (self.total - step) / rate if rate else 0
+        bar = "█" * filled + "·" * (self.width - filled)
+        self.stream.write(f"\r{bar} {step}/{self.total} epoch {epoch} loss {loss:.4f} · {left:.0f}s left ")
+        self.stream.flush()
+
+    def on_epoch(self, epoch, train_loss, val_loss, val_accuracy, val_mae) -> None:
+        end = "\n" if self.tty else ""
+        acc = f" val_acc {val_accuracy:.3f}" if val_accuracy is not None else ""
+        mae = f" val_mae {val_mae:.4f}" if val_mae is not None else ""
+        val = f" val_loss {val_loss:.4f}" if val_loss is not None else ""
+        print(f"{end}epoch {epoch}: train_loss {train_loss:.4f}{val}{acc}{mae}", file=self.stream)
+
+    def on_end(self, result: RunResult) -> None:
+        if self.tty:
+            self.stream.write("\n")
+        print(f"{result.status}: {result.message}".rstrip(": "), file=self.stream)
+
+
+def load_data(name: str, seed: int):
+    """A built-in dataset by name, or the user's .npz / .csv file."""
+    from designer.datasets import dataset_from_csv, dataset_from_npz, load_dataset
+
+    path = Path(name)
+    if path.suffix.lower() == ".npz":
+        return dataset_from_npz(path, name=path.stem, seed=seed)
+    if path.suffix.lower() == ".csv":
+        return dataset_from_csv(path, name=path.stem, seed=seed)
+    return load_dataset(name, seed=seed)
+
+
+def train_command(args: argparse.Namespace, design: dict) -> int:
+    from designer.analysis import analyze
+    from designer.build import build_model
+    from designer.datasets import DataError, check_design_against_data
+    from designer.training import ConfigError, JsonlLogger, TrainConfig, Trainer
+
+    analysis = analyze(design)
+    if not analysis.valid:
+        for e in analysis.errors:
+            print(f"{e.path}: {e.message}" + (f" (fix: {e.fix})" if e.fix else ""), file=sys.stderr)
+        return 1
+    try:
+        dataset = load_data(args.dataset, args.seed)
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                             schedule=args.schedule, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
+                             max_steps=args.max_steps, device=args.device, precision=args.precision, seed=args.seed,
+                             checkpoint_dir=args.out)
+    except (DataError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problems = check_design_against_data(analysis.input_shape, analysis.input_dtype, design.get("task"),
+                                         analysis.output_shape, dataset)
+    if problems:
+        for p in problems:
+            print(f"{p['path']}: {p['message']}" + (f" (fix: {p['fix']})" if p.get("fix") else ""), file=sys.stderr)
+        return 1
+    callbacks: list[Callback] = [ProgressBar()]
+    if args.log:
+        callbacks.append(JsonlLogger(args.log))
+    result = Trainer(lambda: build_model(design, analysis), dataset, config, callbacks).run()
+    if result.samples_per_s:
+        print(f"{result.samples_per_s:,.0f} samples/s", file=sys.stderr)
+    return 0 if result.status in ("completed", "stopped") else 1
