@@ -112,7 +112,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_graph(args: argparse.Namespace) -> int:
     from designer.analysis import analyze
-    from designer.graph import GraphvizMissing, render, to_dot
+    from designer.graph import GraphvizError, GraphvizMissing, render, to_dot
 
     design = _load(args.design)
     analysis = analyze(design)
@@ -122,7 +122,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     else:
         try:
             data = render(dot, args.format)
-        except GraphvizMissing as exc:
+        except (GraphvizMissing, GraphvizError) as exc:
             return _fail(str(exc))
     if args.out:
         Path(args.out).write_bytes(data)

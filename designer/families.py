@@ -8,7 +8,7 @@ FAMILIES: dict[str, tuple[str, str, str]] = {
     "pooling": ("Pooling", "#e0f2fe", "#0284c7"),
     "normalisation": ("Normalisation", "#f3e8ff", "#9333ea"),
     "recurrent": ("Recurrent", "#fef3c7", "#d97706"),
-    "attention": ("Attention", "#fee2e2", "#dc2626"),
+    "attention": ("Attention", "#ccfbf1", "#0d9488"),
     "dense": ("Dense", "#dcfce7", "#16a34a"),
     "activation": ("Activation", "#fce7f3", "#db2777"),
     "regularisation": ("Regularisation", "#f1f5f9", "#64748b"),

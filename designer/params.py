@@ -158,8 +158,12 @@ def size_text(value: Any) -> str:
 
 
 def human_count(n: float) -> str:
-    """1234 -> "1.2k", 6_700_000_000 -> "6.7B"."""
-    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.1f}{unit}"
+    """1234 -> "1.2k", 3_400_000 -> "3.4M", 6.7e9 -> "6.7B"; below 1000 as is."""
+    if abs(n) < 1000:
+        return str(int(n))
+    for unit, scale in (("k", 1e3), ("M", 1e6), ("B", 1e9), ("T", 1e12)):
+        value = n / scale
+        text = f"{value:.1f}" if abs(value) < 99.95 else f"{value:.0f}"
+        if abs(float(text)) < 1000 or unit == "T":
+            return text.removesuffix(".0") + unit
     return str(int(n))
