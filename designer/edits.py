@@ -27,14 +27,20 @@ def _list_at(design: dict, slot: str) -> list:
         value = get_at(design, slot)
     except (KeyError, IndexError, TypeError, ValueError):
         value = None
-    if value is None:
+    if value is None:  # a child list not written yet, or a new Parallel branch ("branches[N]" with N = count)
         parts = parse_path(slot)
-        parent = get_at(design, format_path(parts[:-1])) if len(parts) > 1 else None
+        try:
+            parent = get_at(design, format_path(parts[:-1])) if len(parts) > 1 else None
+        except (KeyError, IndexError, TypeError, ValueError):
+            parent = None
         if isinstance(parent, dict) and isinstance(parts[-1], str):
             spec = get_spec(parent.get("type", ""))
             if spec and parts[-1] in spec.children:
                 parent[parts[-1]] = []
                 return parent[parts[-1]]
+        if isinstance(parent, list) and parts[-2:-1] == ("branches",) and parts[-1] == len(parent):
+            parent.append([])
+            return parent[-1]
         raise EditError(f"there is no node list at {slot}")
     if not isinstance(value, list):
         raise EditError(f"{slot} is not a node list")

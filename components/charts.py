@@ -1,0 +1,97 @@
+"""Plotly figures of training metrics, from plain data (a job snapshot or stored runs). No Streamlit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+
+def smooth(values: list[float], weight: float = 0.9) -> list[float]:
+    """TensorBoard-style exponential moving average, debiased at the start."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, start=1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight**i))
+    return out
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=300, margin=dict(l=40, r=10, t=40, b=40),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def loss_figure(steps: list[tuple[int, float, float]] | list[dict]) -> go.Figure:
+    """Training loss per step: raw (faint) and smoothed."""
+    xs, ys = _step_columns(steps, "loss")
+    fig = go.Figure()
+    fig.add_scatter(x=xs, y=ys, mode="lines", name="loss", line=dict(width=1, color="rgba(37,99,235,0.35)"))
+    fig.add_scatter(x=xs, y=smooth(ys), mode="lines", name="smoothed", line=dict(width=2, color="#2563eb"))
+    return _layout(fig, "Training loss", "step", "loss")
+
+
+def lr_figure(steps: list[tuple[int, float, float]] | list[dict]) -> go.Figure:
+    xs, ys = _step_columns(steps, "lr")
+    fig = go.Figure()
+    fig.add_scatter(x=xs, y=ys, mode="lines", name="learning rate", line=dict(color="#d97706"))
+    return _layout(fig, "Learning rate", "step", "lr")
+
+
+def epoch_figure(epochs: list[dict[str, Any]]) -> go.Figure:
+    """Validation (and training) loss per epoch, with accuracy (or MAE) on a second axis."""
+    xs = [e["epoch"] for e in epochs]
+    fig = go.Figure()
+    fig.add_scatter(x=xs, y=[e.get("train_loss") for e in epochs], mode="lines+markers", name="train loss")
+    fig.add_scatter(x=xs, y=[e.get("val_loss") for e in epochs], mode="lines+markers", name="val loss")
+    if any(e.get("val_accuracy") is not None for e in epochs):
+        fig.add_scatter(x=xs, y=[e.get("val_accuracy") for e in epochs], mode="lines+markers", name="val accuracy",
+                        yaxis="y2")
+        fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 1], title="accuracy"))
+    elif any(e.get("val_mae") is not None for e in epochs):
+        fig.add_scatter(x=xs, y=[e.get("val_mae") for e in epochs], mode="lines+markers", name="val MAE", yaxis="y2")
+        fig.update_layout(yaxis2=dict(overlaying="y", side="right", title="MAE"))
+    return _layout(fig, "Per epoch", "epoch", "loss")
+
+
+def confusion_figure(matrix: list[list[int]], classes: list[str] | None) -> go.Figure:
+    labels = classes or [str(i) for i in range(len(matrix))]
+    fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix, texttemplate="%{text}"))
+    fig.update_layout(yaxis=dict(autorange="reversed"))
+    return _layout(fig, "Confusion matrix (validation)", "predicted", "true")
+
+
+def overlay_figure(runs: list[tuple[str, list[dict]]], metric: str = "loss") -> go.Figure:
+    """Several stored runs' step curves (smoothed) on one chart."""
+    fig = go.Figure()
+    for name, steps in runs:
+        xs, ys = _step_columns(steps, metric)
+        fig.add_scatter(x=xs, y=smooth(ys) if ys else ys, mode="lines", name=name)
+    return _layout(fig, f"Training {metric} (smoothed)", "step", metric)
+
+
+def _step_columns(steps, key: str) -> tuple[list, list]:
+    if not steps:
+        return [], []
+    if isinstance(steps[0], dict):
+        return [s["step"] for s in steps], [s[key] for s in steps]
+    index = {"loss": 1, "lr": 2}[key]
+    return [s[0] for s in steps], [s[index] for s in steps]
+
+
+def progress_text(snapshot: dict[str, Any]) -> tuple[float, str]:
+    """(fraction done, "epoch 2/5 · step 140/350 · 1,234 samples/s · 12 s left") of a job snapshot."""
+    total = snapshot.get("total_steps") or 0
+    step = snapshot.get("step") or 0
+    frac = min(1.0, step / total) if total else 0.0
+    parts = []
+    info = snapshot.get("info") or {}
+    epochs = info.get("epochs")
+    if snapshot.get("epoch"):
+        parts.append(f"epoch {snapshot['epoch']}" + (f"/{epochs}" if epochs else ""))
+    parts.append(f"step {step}" + (f"/{total}" if total else ""))
+    if snapshot.get("samples_per_s"):
+        parts.append(f"{snapshot['samples_per_s']:,.0f} samples/s")
+    if snapshot.get("eta_s") is not None and snapshot.get("status") == "running":
+        parts.append(f"{snapshot['eta_s']:.0f} s left")
+    return frac, " · ".join(parts)

@@ -1,0 +1,146 @@
+"""Session state: every key the page uses, and the plain functions that change it.
+
+The functions take any mutable mapping (Streamlit's session_state, or a dict in tests), so each
+user action is testable without Streamlit.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import MutableMapping
+from functools import lru_cache
+from typing import Any
+
+from designer.analysis import Analysis, analyze
+from designer.design import dump_design, new_design, parse_design, validate
+from designer.edits import EditError, apply_action
+from designer.errors import DesignFileError
+from designer.history import History
+
+# The keys, in one place.
+DESIGN = "design"
+HISTORY = "history"
+SELECTED = "selected"
+SESSION_ID = "session_id"
+FLASH = "flash"
+REVISION = "revision"  # bumped on every design change; widget keys include it so forms show the new values
+JOB_ID = "job_id"
+LAST_ACTION = "last_action_id"
+
+HISTORY_LIMIT = 100
+
+State = MutableMapping[str, Any]
+
+
+def init_state(state: State, design: dict | None = None, session_id: str | None = None) -> None:
+    """Fill in the keys a fresh session needs (keeps what is already there)."""
+    if DESIGN not in state:
+        state[DESIGN] = design if design is not None else blank_design()
+    state.setdefault(HISTORY, History(limit=HISTORY_LIMIT))
+    state.setdefault(SELECTED, None)
+    state.setdefault(SESSION_ID, session_id or uuid.uuid4().hex[:12])
+    state.setdefault(FLASH, None)
+    state.setdefault(REVISION, 0)
+
+
+def blank_design() -> dict:
+    """The design a blank start gives: an image input and no layers."""
+    return new_design("Untitled", [3, 32, 32], task={"kind": "classification", "num_classes": 10})
+
+
+def design_key(design: dict) -> str:
+    """The design's content as a canonical string: the cache key of everything derived from it."""
+    return json.dumps(design, sort_keys=True, separators=(",", ":"))
+
+
+@lru_cache(maxsize=64)
+def _analysis_for(key: str) -> Analysis:
+    return analyze(json.loads(key))
+
+
+def analysis_of(design: dict) -> Analysis:
+    """The design's analysis, computed once per distinct content."""
+    return _analysis_for(design_key(design))
+
+
+def set_design(state: State, design: dict, record: bool = True) -> None:
+    """Replace the working design (recording the old one for undo) and keep the selection sensible."""
+    old = state[DESIGN]
+    if design_key(old) == design_key(design):
+        return
+    if record:
+        state[HISTORY].record(old)
+    state[DESIGN] = design
+    state[REVISION] = state.get(REVISION, 0) + 1
+    selected = state.get(SELECTED)
+    if selected and analysis_of(design).row(selected) is None:
+        state[SELECTED] = None
+
+
+def flash(state: State, kind: str, message: str) -> None:
+    """A message shown once at the top of the next run ("error", "warning", "success", "info")."""
+    state[FLASH] = (kind, message)
+
+
+def do_action(state: State, action: dict[str, Any]) -> bool:
+    """Apply one editor action to the working design. Returns whether the design changed.
+
+    A refused action leaves the design as it was and flashes the reason.
+    """
+    if action.get("op") == "select":
+        state[SELECTED] = action.get("path")
+        return False
+    try:
+        design = apply_action(state[DESIGN], action)
+    except EditError as exc:
+        flash(state, "error", str(exc))
+        return False
+    set_design(state, design)
+    if action.get("op") == "insert":
+        state[SELECTED] = f"{action['slot']}[{int(action['index'])}]"
+    elif action.get("op") == "move":
+        state[SELECTED] = None
+    return True
+
+
+def undo(state: State) -> bool:
+    previous = state[HISTORY].undo(state[DESIGN])
+    if previous is None:
+        return False
+    set_design(state, previous, record=False)
+    return True
+
+
+def redo(state: State) -> bool:
+    following = state[HISTORY].redo(state[DESIGN])
+    if following is None:
+        return False
+    set_design(state, following, record=False)
+    return True
+
+
+def load_into(state: State, design: dict) -> None:
+    """Open another design (a template, a saved one): undoable like any edit."""
+    set_design(state, copy.deepcopy(design))
+    state[SELECTED] = None
+
+
+def import_design(state: State, data: bytes | str) -> list[str]:
+    """Import a design file. On any problem the working design is left untouched and the
+    problems are returned, each with its path."""
+    try:
+        design = parse_design(data)
+    except DesignFileError as exc:
+        return [str(exc)]
+    problems = [str(issue) for issue in validate(design)]
+    if problems:
+        return problems
+    load_into(state, design)
+    return []
+
+
+def export_design(state: State) -> str:
+    """The working design as file text."""
+    return dump_design(state[DESIGN])

@@ -1,0 +1,302 @@
+"""The Train and Runs views: pick data and settings, start/stop a background run, watch it live,
+and browse the run history.
+
+The run itself is a designer.training.TrainingJob thread that never calls Streamlit; the page
+polls its snapshot from a fragment that reruns every second.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import streamlit as st
+
+from components import charts
+from components import state as S
+from components.derived import code_files
+
+_SOURCE = "train_source"
+_UPLOAD = "train_upload_dataset"
+
+
+@st.cache_resource
+def job_manager():
+    """One JobManager per server process: every session's runs, a concurrency limit per device."""
+    from designer.training import JobManager
+
+    return JobManager(max_concurrent_per_device=1)
+
+
+@st.cache_resource
+def run_store():
+    from designer.runs import RunStore
+
+    return RunStore()
+
+
+@st.cache_data(max_entries=8, show_spinner="Generating the dataset…")
+def builtin_dataset(name: str, seed: int):
+    from designer.datasets import load_dataset
+
+    return load_dataset(name, seed=seed)
+
+
+@st.cache_data(show_spinner=False)
+def dataset_rows() -> list[dict]:
+    from designer.datasets import list_datasets
+
+    return list_datasets()
+
+
+def compatibility(design: dict, dataset) -> list[dict]:
+    """Problems between the design and the data, each with a fix (empty when they fit)."""
+    from designer.datasets import check_design_against_data
+
+    analysis = S.analysis_of(design)
+    inp = design.get("input") or {}
+    return check_design_against_data(tuple(inp.get("shape", ())), inp.get("dtype", "float32"), design.get("task"),
+                                     analysis.output_shape, dataset)
+
+
+def start_run(design: dict, dataset, config) -> str:
+    """Queue a run of the design on the dataset; returns the job id. Plain: no Streamlit."""
+    from designer.build import build_model
+
+    frozen = copy.deepcopy(design)
+    return job_manager().submit(lambda: build_model(frozen), dataset, config, store=run_store(), design=frozen)
+
+
+def _choose_dataset(design: dict):
+    rows = [r for r in dataset_rows() if r.get("available", True)]
+    names = [r["name"] for r in rows]
+    options = names + ["upload my data"]
+    inp = design.get("input") or {}
+    fitting = next((r["name"] for r in rows if list(r["input"]["shape"]) == list(inp.get("shape", []))
+                    and r["input"]["dtype"] == inp.get("dtype", "float32")), names[0])
+    choice = st.selectbox("Dataset", options, index=options.index(fitting), key=_SOURCE,
+                          format_func=lambda n: n if n == "upload my data" else
+                          f"{n} · {'×'.join(map(str, next(r for r in rows if r['name'] == n)['input']['shape']))}")
+    if choice != "upload my data":
+        row = next(r for r in rows if r["name"] == choice)
+        st.caption(row.get("description", ""))
+        return builtin_dataset(choice, 0)
+    return _upload_dataset()
+
+
+def _upload_dataset():
+    from designer.datasets import DataError, dataset_from_csv, dataset_from_image_zip, dataset_from_npz
+
+    upload = st.file_uploader("NPZ (X, y), CSV (features + label column) or a zip of image folders",
+                              type=["npz", "csv", "zip"], key="train_upload")
+    if upload is None:
+        return st.session_state.get(_UPLOAD)
+    try:
+        data = upload.getvalue()
+        name = upload.name.rsplit(".", 1)[0]
+        if upload.name.lower().endswith(".npz"):
+            dataset = dataset_from_npz(data, name=name)
+        elif upload.name.lower().endswith(".csv"):
+            dataset = dataset_from_csv(data, name=name)
+        else:
+            shape = (st.session_state[S.DESIGN].get("input") or {}).get("shape", [3, 32, 32])
+            channels = shape[0] if len(shape) == 3 and shape[0] in (1, 3) else 3
+            size = shape[-1] if len(shape) == 3 else 32
+            dataset = dataset_from_image_zip(data, image_size=size, channels=channels, name=name)
+    except DataError as exc:
+        st.error(f"{upload.name}: {exc}")
+        return None
+    st.session_state[_UPLOAD] = dataset
+    st.caption(f"{dataset.name}: {dataset.size:,} samples, input {'×'.join(map(str, dataset.input_shape))} "
+               f"{dataset.dtype}, {dataset.task['kind']}")
+    return dataset
+
+
+def _config_form(dataset) -> Any:
+    from designer.training import ConfigError, TrainConfig, resolve_device
+
+    c = st.columns(4)
+    epochs = c[0].number_input("Epochs", 1, 1000, 3, key="tr_epochs")
+    batch = c[1].number_input("Batch size", 1, 65536, 64, key="tr_batch")
+    lr = c[2].number_input("Learning rate", 1e-6, 10.0, 1e-3, format="%g", key="tr_lr")
+    optimizer = c[3].selectbox("Optimizer", ["adam", "adamw", "sgd"], key="tr_opt")
+    c = st.columns(4)
+    schedule = c[0].selectbox("Schedule", ["constant", "cosine", "onecycle", "step"], key="tr_sched")
+    wd = c[1].number_input("Weight decay", 0.0, 1.0, 0.0, format="%g", key="tr_wd")
+    clip = c[2].number_input("Grad clip (0 = off)", 0.0, 1000.0, 0.0, key="tr_clip")
+    device = c[3].selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="tr_device")
+    with st.expander("More"):
+        c = st.columns(3)
+        precision = c[0].selectbox("Precision (CUDA)", ["fp32", "bf16", "fp16"], key="tr_prec")
+        compile_ = c[1].toggle("torch.compile", key="tr_compile")
+        seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="tr_seed")
+    try:
+        resolved = resolve_device(device)
+        st.caption(f"Runs on **{resolved}**" + (" (auto)" if device == "auto" else ""))
+    except ValueError as exc:
+        st.error(str(exc))
+        return None
+    try:
+        return TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), optimizer=optimizer,
+                           schedule=schedule, weight_decay=float(wd), grad_clip=float(clip) or None, device=device,
+                           precision=precision, compile=bool(compile_), seed=int(seed))
+    except ConfigError as exc:
+        st.error(str(exc))
+        return None
+
+
+def _memory_check(design: dict, dataset, config) -> bool:
+    """Estimate memory before starting; refuse with the numbers when it will not fit."""
+    import torch
+
+    from designer.build import build_model
+    from designer.training import InsufficientMemory, check_memory, estimate_memory, format_bytes, resolve_device
+
+    try:
+        with torch.device("meta"):
+            model = build_model(design)
+        estimate = estimate_memory(model, dataset.input_shape, dataset.dtype, config.batch_size, config.optimizer,
+                                   device=resolve_device(config.device))
+        check_memory(estimate)
+    except InsufficientMemory as exc:
+        st.error(str(exc))
+        return False
+    st.caption(f"Estimated memory: {format_bytes(estimate['total'])}"
+               + (f" of {format_bytes(estimate['available'])} available" if estimate.get("available") else ""))
+    return True
+
+
+def _attach_from_url() -> None:
+    """A refresh re-attaches to the session's running job (its id is in the URL)."""
+    state = st.session_state
+    if not state.get(S.JOB_ID):
+        job_id = st.query_params.get("run")
+        if job_id and job_manager().get(job_id) is not None:
+            state[S.JOB_ID] = job_id
+
+
+def render_train(design: dict) -> None:
+    state = st.session_state
+    _attach_from_url()
+    analysis = S.analysis_of(design)
+    left, right = st.columns([2, 3], gap="medium")
+    with left:
+        dataset = _choose_dataset(design)
+        config = _config_form(dataset) if dataset is not None else None
+        problems = compatibility(design, dataset) if dataset is not None else []
+        for p in problems:
+            st.warning(f"**{p['path']}**: {p['message']}" + (f"\n\nFix: {p['fix']}" if p.get("fix") else ""))
+        job = job_manager().get(state.get(S.JOB_ID) or "")
+        active = job is not None and job.status in ("queued", "running")
+        ready = analysis.valid and dataset is not None and config is not None and not problems
+        if not analysis.valid:
+            st.info("Fix the design's errors to train it.")
+        c1, c2 = st.columns(2)
+        if c1.button("▶ Start", type="primary", disabled=not ready or active, key="train_start", width="stretch"):
+            if _memory_check(design, dataset, config):
+                state[S.JOB_ID] = start_run(design, dataset, config)
+                st.query_params["run"] = state[S.JOB_ID]
+                st.rerun()
+        if c2.button("■ Stop", disabled=not active, key="train_stop", width="stretch"):
+            job_manager().stop(state[S.JOB_ID])
+    with right:
+        live_panel()
+
+
+@st.fragment(run_every=1.0)
+def live_panel() -> None:
+    """Redrawn every second from the job's snapshot (cheap: copies of small lists)."""
+    job_id = st.session_state.get(S.JOB_ID)
+    job = job_manager().get(job_id) if job_id else None
+    if job is None:
+        st.caption("Start a run to see its loss curves here. Past runs are in the Runs tab.")
+        return
+    snap = job.snapshot()
+    frac, text = charts.progress_text(snap)
+    status = snap["status"]
+    st.progress(frac, text=f"{status} · {text}")
+    if snap.get("message"):
+        (st.error if status in ("failed", "diverged") else st.caption)(snap["message"])
+    if snap["steps"]:
+        st.plotly_chart(charts.loss_figure(snap["steps"]), key="live_loss", width="stretch")
+    if snap["epochs"]:
+        st.plotly_chart(charts.epoch_figure(snap["epochs"]), key="live_epochs", width="stretch")
+    if snap["steps"]:
+        with st.expander("Learning rate"):
+            st.plotly_chart(charts.lr_figure(snap["steps"]), key="live_lr", width="stretch")
+    result = snap.get("result") or {}
+    if result.get("confusion"):
+        classes = getattr(job.dataset, "classes", None)
+        st.plotly_chart(charts.confusion_figure(result["confusion"], classes), key="live_confusion", width="stretch")
+        _sample_grid(job, result)
+    if status not in ("queued", "running") and snap.get("run_id") is not None:
+        st.caption(f"Saved as run #{snap['run_id']} in the Runs tab.")
+
+
+def _sample_grid(job, result: dict) -> None:
+    """For image datasets: validation samples with their predicted and true labels."""
+    ds = job.dataset
+    if len(ds.input_shape) != 3 or not result.get("last_path"):
+        return
+    predictions = _predictions(job.job_id, result["last_path"])
+    if predictions is None:
+        return
+    images, predicted, truth = predictions
+    classes = ds.classes or [str(i) for i in range(ds.task.get("num_classes", 0))]
+    cols = st.columns(8)
+    for i in range(len(images)):
+        ok = "✓" if predicted[i] == truth[i] else "✗"
+        cols[i % 8].image(images[i], caption=f"{ok} {classes[predicted[i]]}", clamp=True, width="stretch")
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _predictions(job_id: str, weights: str):
+    import torch
+
+    from designer.training import load_checkpoint
+
+    job = job_manager().get(job_id)
+    if job is None:
+        return None
+
+    model = load_checkpoint(job.model_factory(), weights).eval()
+    x = job.dataset.x_val[:16]
+    with torch.no_grad():
+        predicted = model(x).argmax(dim=1).tolist()
+    images = x.permute(0, 2, 3, 1).numpy() if x.shape[1] == 3 else x[:, 0].numpy()
+    return images, predicted, job.dataset.y_val[:16].tolist()
+
+
+# --- Runs ----------------------------------------------------------------------------------------------
+
+
+def render_runs() -> None:
+    store = run_store()
+    runs = store.list()
+    if not runs:
+        st.caption("No runs yet. Train a design in the Train tab; every run is kept here.")
+        return
+    table = [{"id": r["id"], "name": r["name"], "dataset": r["dataset"], "status": r["status"], "steps": r["steps"],
+              "val loss": r["val_loss"], "val acc": r["val_accuracy"], "samples/s": r["samples_per_s"],
+              "duration s": r["duration_s"]} for r in runs]
+    picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
+                          key="runs_table")
+    chosen = [table[i]["id"] for i in picked.selection.rows] if picked and picked.selection else []
+    if not chosen:
+        st.caption("Select runs in the table to overlay their curves, download or delete them.")
+        return
+    curves = [(f"#{rid} {store.get(rid)['name']}", store.steps(rid)) for rid in chosen]
+    st.plotly_chart(charts.overlay_figure(curves), key="runs_overlay", width="stretch")
+    c = st.columns(3)
+    if len(chosen) == 1:
+        rid = chosen[0]
+        run = store.get(rid)
+        files = code_files(run["design"]) if S.analysis_of(run["design"]).valid else None
+        c[0].download_button("⬇ Run bundle (.zip)", lambda: store.bundle(rid, files), file_name=f"run_{rid}.zip",
+                             mime="application/zip", key=f"bundle_{rid}", on_click="ignore")
+        c[1].button("Open its design", key=f"open_run_{rid}", on_click=S.load_into,
+                    args=(st.session_state, run["design"]))
+    if c[2].button(f"🗑 Delete {len(chosen)} run(s)", key="runs_delete"):
+        for rid in chosen:
+            store.delete(rid)
+        st.rerun()

@@ -1,0 +1,148 @@
+"""AppTest: the page runs on every template and the page-level actions do what they say."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components import state as S
+from designer.codegen import export_files
+from designer.templates import list_templates, load_template
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def _db(tmp_path, monkeypatch):
+    monkeypatch.setenv("NETWRIGHT_DB", str(tmp_path / "netwright.db"))
+
+
+def _app(design: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    if design is not None:
+        S.init_state(at.session_state, design)  # AppTest's session state behaves like a mapping
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _design(at: AppTest) -> dict:
+    return at.session_state[S.DESIGN]
+
+
+def _button(at: AppTest, key: str):
+    return next(b for b in at.button if b.key == key)
+
+
+@pytest.mark.parametrize("template", [t["id"] for t in list_templates()])
+def test_page_runs_on_every_template(template):
+    at = _app(load_template(template))
+    assert [t.label for t in at.tabs][:5] == ["Graph", "Code", "Summary", "Train", "Runs"]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_template_edit_add_move_remove_undo_redo():
+    at = _app(S.blank_design())
+    _button(at, "tpl_lenet5").click().run()
+    assert _design(at)["name"] == load_template("lenet5")["name"]
+    original = json.loads(json.dumps(_design(at)))
+
+    # select the first conv and change out_channels through the inspector
+    at.session_state[S.SELECTED] = "layers[0]"
+    at.run()
+    rev = at.session_state[S.REVISION]
+    field = next(w for w in at.number_input if w.key == f"insp:{rev}:layers[0]:out_channels")
+    field.set_value(12).run()
+    assert _design(at)["layers"][0]["out_channels"] == 12
+
+    # add a layer after the selection, move it down, remove it
+    n = len(_design(at)["layers"])
+    at.selectbox(key="add_type").set_value("Dropout")
+    _button(at, "add_layer").click().run()
+    assert len(_design(at)["layers"]) == n + 1
+    assert _design(at)["layers"][1]["type"] == "Dropout"
+    assert at.session_state[S.SELECTED] == "layers[1]"
+    _button(at, "move_down").click().run()
+    assert _design(at)["layers"][2]["type"] == "Dropout"
+    assert at.session_state[S.SELECTED] == "layers[2]"
+    _button(at, "del_layer").click().run()
+    assert len(_design(at)["layers"]) == n
+
+    # undo three times: back to the edited conv; twice more: the template as loaded
+    for _ in range(3):
+        _button(at, "undo").click().run()
+    assert _design(at)["layers"][0]["out_channels"] == 12
+    _button(at, "undo").click().run()
+    assert _design(at) == original
+    _button(at, "redo").click().run()
+    assert _design(at)["layers"][0]["out_channels"] == 12
+
+
+def test_invalid_inspector_value_is_refused_and_last_good_kept():
+    at = _app(load_template("lenet5"))
+    at.session_state[S.SELECTED] = "layers[0]"
+    at.run()
+    rev = at.session_state[S.REVISION]
+    field = next(w for w in at.text_input if w.key == f"insp:{rev}:layers[0]:kernel_size")
+    field.set_value("three").run()
+    assert _design(at)["layers"][0]["kernel_size"] == load_template("lenet5")["layers"][0]["kernel_size"]
+    assert any("kept the last good value" in e.value for e in at.error)
+
+
+def test_editor_actions_through_state_and_one_click_fix():
+    design = load_template("lenet5")
+    at = _app(design)
+    # the component's actions go through do_action: insert into the model, then a bad Linear position
+    S.do_action(at.session_state, {"op": "insert", "slot": "layers", "index": 0, "type": "Linear"})
+    at.run()
+    assert not S.analysis_of(_design(at)).valid
+    fix = next(b for b in at.button if b.key and b.key.startswith("fix_"))
+    fix.click().run()
+    assert _design(at)["layers"][0]["type"] == "Flatten"
+    assert S.analysis_of(_design(at)).valid
+
+
+def test_bad_import_keeps_the_design():
+    state: dict = {}
+    S.init_state(state, load_template("lenet5"))
+    before = json.dumps(state[S.DESIGN])
+    problems = S.import_design(state, b'{"format": "netwright.design", "version": 1, "input": {"shape": [0]},'
+                                      b' "layers": [{"type": "Conv9d"}]}')
+    assert any("input.shape" in p for p in problems) and any("layers[0]" in p for p in problems)
+    assert json.dumps(state[S.DESIGN]) == before
+    assert S.import_design(state, b"not json")[0].startswith("not valid JSON")
+    assert json.dumps(state[S.DESIGN]) == before
+    good = json.dumps(load_template("resnet_small")).encode()
+    assert S.import_design(state, good) == []
+    assert state[S.DESIGN]["name"] == load_template("resnet_small")["name"]
+
+
+def test_code_view_equals_export():
+    design = load_template("resnet_small")
+    at = _app(design)
+    files = export_files(design)
+    shown = [c.value for c in at.code]
+    assert files["model.py"] in shown
+    assert files["train.py"] in shown
+
+
+def test_summary_shows_computed_totals():
+    design = load_template("lenet5")
+    at = _app(design)
+    analysis = S.analysis_of(design)
+    values = {m.label: m.value for m in at.metric}
+    assert values["Parameters"] == f"{analysis.params:,}"
+    assert values["Size (float32)"] == f"{analysis.params * 4 / 1e6:.2f} MB"
+
+
+def test_autosave_restores_after_restart(tmp_path):
+    at = _app(load_template("inception"))
+    session_id = at.session_state[S.SESSION_ID]
+    # a new browser session with no state (a restart): the latest autosave comes back
+    at2 = AppTest.from_file(APP, default_timeout=120)
+    at2.run()
+    assert at2.session_state[S.DESIGN]["name"] == load_template("inception")["name"]
+    assert at2.session_state[S.SESSION_ID] == session_id
