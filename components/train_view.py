@@ -298,5 +298,8 @@ def render_runs() -> None:
                     args=(st.session_state, run["design"]))
     if c[2].button(f"🗑 Delete {len(chosen)} run(s)", key="runs_delete"):
         for rid in chosen:
-            store.delete(rid)
+            try:
+                store.delete(rid)
+            except ValueError as exc:  # a run still going: stop it first
+                st.warning(f"Run #{rid}: {exc}")
         st.rerun()
