@@ -57,6 +57,8 @@ def _blank() -> None:
 
 
 def _rename(widget_key: str) -> None:
+    if not S.is_current_widget(st.session_state, widget_key):
+        return
     try:
         S.set_design(st.session_state, rename(st.session_state[S.DESIGN], st.session_state[widget_key]))
     except EditError as exc:

@@ -65,6 +65,8 @@ def _apply(path: str, key: str, value: Any) -> None:
 
 
 def _on_change(path: str, param: ParamSpec, widget_key: str) -> None:
+    if not S.is_current_widget(st.session_state, widget_key):
+        return
     raw = st.session_state[widget_key]
     if param.kind in ("size", "ints") or (param.nullable and param.kind in ("int", "float")):
         try:
@@ -81,6 +83,8 @@ def _on_change(path: str, param: ParamSpec, widget_key: str) -> None:
 
 
 def _on_name(path: str, widget_key: str) -> None:
+    if not S.is_current_widget(st.session_state, widget_key):
+        return
     _apply(path, "name", st.session_state[widget_key])
 
 
@@ -154,6 +158,8 @@ def render_inspector() -> None:
 
 def _on_input(widget_shape: str, widget_dtype: str) -> None:
     state = st.session_state
+    if not S.is_current_widget(state, widget_shape):
+        return
     text = state[widget_shape]
     try:
         shape = [int(p) for p in text.replace("×", ",").replace("x", ",").replace(" ", ",").split(",") if p]
@@ -165,6 +171,8 @@ def _on_input(widget_shape: str, widget_dtype: str) -> None:
 
 def _on_task(widget_kind: str, widget_classes: str) -> None:
     state = st.session_state
+    if not S.is_current_widget(state, widget_kind):
+        return
     kind = state[widget_kind]
     try:
         design = set_task(state[S.DESIGN], None if kind == "none" else kind, int(state.get(widget_classes) or 10))

@@ -36,13 +36,17 @@ State = MutableMapping[str, Any]
 
 def init_state(state: State, design: dict | None = None, session_id: str | None = None) -> None:
     """Fill in the keys a fresh session needs (keeps what is already there)."""
-    if DESIGN not in state:
-        state[DESIGN] = design if design is not None else blank_design()
-    state.setdefault(HISTORY, History(limit=HISTORY_LIMIT))
-    state.setdefault(SELECTED, None)
-    state.setdefault(SESSION_ID, session_id or uuid.uuid4().hex[:12])
-    state.setdefault(FLASH, None)
-    state.setdefault(REVISION, 0)
+    defaults = {
+        DESIGN: lambda: design if design is not None else blank_design(),
+        HISTORY: lambda: History(limit=HISTORY_LIMIT),
+        SELECTED: lambda: None,
+        SESSION_ID: lambda: session_id or uuid.uuid4().hex[:12],
+        FLASH: lambda: None,
+        REVISION: lambda: 0,
+    }
+    for key, make in defaults.items():  # `in` and item assignment only: AppTest's state has no setdefault
+        if key not in state:
+            state[key] = make()
 
 
 def blank_design() -> dict:
@@ -77,6 +81,18 @@ def set_design(state: State, design: dict, record: bool = True) -> None:
     selected = state.get(SELECTED)
     if selected and analysis_of(design).row(selected) is None:
         state[SELECTED] = None
+
+
+def is_current_widget(state: State, widget_key: str) -> bool:
+    """Whether a revision-keyed widget ("prefix:<revision>:...") belongs to the current revision.
+
+    Streamlit can hand a callback the last value of a widget from an earlier revision (the
+    timed rerun of the Train tab's fragment carries the browser's widget states): applied, it
+    would write an old design's name, input shape or parameter into the new design. Callbacks
+    of such stale widgets do nothing.
+    """
+    parts = widget_key.split(":")
+    return len(parts) > 1 and parts[1] == str(state.get(REVISION, 0))
 
 
 def flash(state: State, kind: str, message: str) -> None:

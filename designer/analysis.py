@@ -40,8 +40,8 @@ class Instance:
     dtype: str
     params: int = 0
     flops: int = 0
-    slots: dict[str, list["Instance"]] = field(default_factory=dict)
-    copies: list[list["Instance"]] = field(default_factory=list)
+    slots: dict[str, list[Instance]] = field(default_factory=dict)
+    copies: list[list[Instance]] = field(default_factory=list)
 
 
 @dataclass
@@ -152,6 +152,7 @@ class _Walk:
         self.errors: list[Issue] = []
         self.trainable = 0
         self.checked: set[str] = set()
+        self.walks: dict[str, int] = {}  # path -> times the node is placed (Repeat copies, nested ones multiplied)
 
     def row_for(self, path: str, node: dict, depth: int) -> NodeInfo:
         row = self.rows.get(path)
@@ -196,6 +197,7 @@ class _Walk:
             return None, None, None
         values = spec.values(node)
         row.input_shape = shape
+        self.walks[path] = self.walks.get(path, 0) + 1
         if spec.is_block:
             return self.walk_block(node, spec, values, path, shape, dtype, depth, row)
         return self.walk_leaf(node, spec, values, path, shape, dtype, row)
@@ -289,16 +291,18 @@ class _Walk:
                     per_copy = r._last_copy  # type: ignore[attr-defined]
                     r.params += per_copy[0] * remaining
                     r.flops += per_copy[1] * remaining
-                    r.copies = times
+                    self.walks[r.path] = self.walks.get(r.path, 0) + per_copy[2] * remaining
+                    r.copies = max(1, self.walks[r.path])
                 self.trainable += _sum_list(inst.copies[-1], "params") * remaining
                 inst.copies.extend([inst.copies[-1]] * remaining)
                 break
-            before = {r.path: (r.params, r.flops) for r in self._body_rows(path)}
+            before = {r.path: (r.params, r.flops, self.walks.get(r.path, 0)) for r in self._body_rows(path)}
             copy_insts, out, out_dtype = self.walk_list(body, f"{path}.body", shape, dtype, depth + 1)
             for r in self._body_rows(path):
-                p0, f0 = before.get(r.path, (0, 0))
-                r._last_copy = (r.params - p0, r.flops - f0)  # type: ignore[attr-defined]
-                r.copies = k + 1
+                p0, f0, w0 = before.get(r.path, (0, 0, 0))
+                w = self.walks.get(r.path, 0)
+                r._last_copy = (r.params - p0, r.flops - f0, w - w0)  # type: ignore[attr-defined]
+                r.copies = max(1, w)
             if out is None:
                 return None, dtype
             inst.copies.append(copy_insts)

@@ -11,8 +11,9 @@ import difflib
 import json
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from designer.errors import DesignFileError, Issue
 from designer.params import MAX_SIZE, describe_value
@@ -28,6 +29,9 @@ MAX_NODES = 5_000
 MAX_DEPTH = 24
 MAX_INPUT_ELEMENTS = 1 << 28
 MAX_INPUT_RANK = 4
+# JSON nesting a design can need: 3 levels per block (Parallel: node, branches, branch) plus a few. Deeper files are
+# refused at load, so later deep copies (edits, undo) and reprs never meet Python's recursion limit.
+MAX_JSON_DEPTH = 3 * MAX_DEPTH + 24
 
 # --- paths ---------------------------------------------------------------------------------------
 
@@ -105,6 +109,27 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 would load as inf and then save as the non-JSON Infinity
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether parsed JSON nests deeper than `limit` (level by level: the check itself never recurses)."""
+    level, depth = ([value] if isinstance(value, (dict, list)) else []), 1
+    while level:
+        if depth > limit:
+            return True
+        deeper: list = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item
+            deeper += [c for c in children if isinstance(c, (dict, list))]
+        level, depth = deeper, depth + 1
+    return False
+
+
 def parse_design(text: str | bytes) -> dict[str, Any]:
     """Parse a design file's text. Raises DesignFileError when it is not a readable design at all."""
     if isinstance(text, bytes):
@@ -119,7 +144,7 @@ def parse_design(text: str | bytes) -> dict[str, Any]:
     if not text.strip():
         raise DesignFileError("the file is empty; a design file is a JSON object with \"format\": \"netwright.design\"")
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise DesignFileError(f"the file nests too deeply (more than {MAX_DEPTH} levels of blocks are not allowed)") from None
     except ValueError as exc:
@@ -127,11 +152,14 @@ def parse_design(text: str | bytes) -> dict[str, Any]:
         where = f" at line {line}, column {exc.colno}" if line else ""
         reason = getattr(exc, "msg", str(exc))
         raise DesignFileError(f"not valid JSON{where}: {reason}") from None
+    if _too_deep(doc, MAX_JSON_DEPTH):
+        raise DesignFileError(f"the file nests too deeply (more than {MAX_DEPTH} levels of blocks are not allowed)")
     if not isinstance(doc, dict):
         raise DesignFileError(f"a design file holds a JSON object, this one holds {type(doc).__name__ if doc is not None else 'null'}")
     if doc.get("format") != FORMAT:
         raise DesignFileError(f'not a Netwright design: "format" must be "{FORMAT}", got {describe_value(doc.get("format"))}')
-    if doc.get("version") != VERSION:
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version != VERSION:  # true == 1 in Python
         raise DesignFileError(f"design format version {describe_value(doc.get('version'))} is not supported; this is version {VERSION}")
     return doc
 
@@ -154,7 +182,12 @@ def load_design(source: str | bytes | Path) -> dict[str, Any]:
 
 def dump_design(design: dict[str, Any]) -> str:
     """The design as file text (stable key order as given, 2-space indent)."""
-    return json.dumps(design, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(design, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800") read from a file: keep it escaped
+        text = json.dumps(design, indent=2)
+    return text + "\n"
 
 
 def new_design(name: str = "Untitled", shape: list[int] | None = None, dtype: str = "float32",
@@ -333,6 +366,8 @@ def limit_issues(doc: dict[str, Any]) -> list[Issue]:
 
 def validate(doc: dict[str, Any]) -> list[Issue]:
     """Every problem in the document's structure and parameters (shapes are the analysis's job)."""
+    if not isinstance(doc, dict):
+        return [Issue("", f"a design is a JSON object, got {describe_value(doc)}", None)]
     issues = check_document(doc) + limit_issues(doc)
     if issues and issues[-1].path == "layers":
         return issues

@@ -22,13 +22,22 @@ def _copy(design: dict) -> dict:
     return copy.deepcopy(design)
 
 
+def _parts(path: str) -> tuple:
+    try:
+        return parse_path(path) if isinstance(path, str) else parse_path("?")
+    except ValueError:
+        raise EditError(f"{path!r} is not a path like layers[2].body[0]") from None
+
+
 def _list_at(design: dict, slot: str) -> list:
+    parts = _parts(slot)
+    if parts and parts[-1] == "branches":  # the list of branches, not a node list: name one, branches[i]
+        raise EditError(f"{slot} holds branches, not layers: name one, e.g. {slot}[0]")
     try:
         value = get_at(design, slot)
     except (KeyError, IndexError, TypeError, ValueError):
         value = None
     if value is None:  # a child list not written yet, or a new Parallel branch ("branches[N]" with N = count)
-        parts = parse_path(slot)
         try:
             parent = get_at(design, format_path(parts[:-1])) if len(parts) > 1 else None
         except (KeyError, IndexError, TypeError, ValueError):
@@ -49,7 +58,7 @@ def _list_at(design: dict, slot: str) -> list:
 
 def _split(path: str) -> tuple[str, int]:
     """"layers[4].body[2]" -> ("layers[4].body", 2)."""
-    parts = parse_path(path)
+    parts = _parts(path)
     if not parts or not isinstance(parts[-1], int):
         raise EditError(f"{path!r} does not name a node")
     return format_path(parts[:-1]), parts[-1]
@@ -75,6 +84,8 @@ def insert_node(design: dict, slot: str, index: int, node: dict | str) -> dict:
     """Insert a node (or a new node of a type) at position `index` of a slot."""
     out = _copy(design)
     nodes = _list_at(out, slot)
+    if not isinstance(node, (str, dict)):
+        raise EditError(f"a node is an object with a type, got {node!r:.60}")
     item = new_node(node) if isinstance(node, str) else copy.deepcopy(node)
     nodes.insert(max(0, min(index, len(nodes))), item)
     return out
@@ -83,6 +94,8 @@ def insert_node(design: dict, slot: str, index: int, node: dict | str) -> dict:
 def insert_before(design: dict, path: str, nodes: list[dict]) -> dict:
     """Insert nodes just before the node at `path` (or at the end of its slot if the index is one past it)."""
     slot, index = _split(path)
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+        raise EditError(f"nodes must be a list of node objects, got {nodes!r:.60}")
     out = _copy(design)
     target = _list_at(out, slot)
     target[index:index] = copy.deepcopy(nodes)
@@ -206,7 +219,8 @@ def set_input(design: dict, shape: list[int] | None = None, dtype: str | None = 
     out = _copy(design)
     inp = out.setdefault("input", {})
     if shape is not None:
-        if not shape or not all(isinstance(s, int) and s >= 1 for s in shape) or len(shape) > 4:
+        if (not isinstance(shape, list) or not shape or len(shape) > 4
+                or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)):
             raise EditError(f"the input shape must be 1 to 4 sizes of at least 1, got {shape}")
         inp["shape"] = list(shape)
     if dtype is not None:
@@ -254,6 +268,8 @@ def apply_fix(design: dict, path: str, index: int = 0) -> dict:
 
 def apply_action(design: dict, action: dict[str, Any]) -> dict:
     """Apply one editor action (the component's and the fixes' protocol); "select" changes nothing."""
+    if not isinstance(action, dict):
+        raise EditError(f"an action is an object with an op, got {action!r:.60}")
     op = action.get("op")
     try:
         if op == "insert":
@@ -281,6 +297,8 @@ def apply_action(design: dict, action: dict[str, Any]) -> dict:
             return apply_fix(design, action["path"], int(action.get("index", 0)))
         if op == "select":
             return design
-    except (KeyError, TypeError, IndexError) as exc:
+    except EditError:
+        raise
+    except (KeyError, TypeError, IndexError, ValueError) as exc:  # ValueError: int("x") for an index
         raise EditError(f"the action {op!r} is missing or has a bad {exc}") from None
     raise EditError(f"unknown action {op!r}")

@@ -26,8 +26,8 @@ from typing import Any
 from designer.analysis import Analysis, Instance, NodeInfo, analyze
 from designer.design import MAX_DEPTH, child_slots
 from designer.families import FAMILIES
-from designer.registry import get_spec
 from designer.params import human_count, size_text
+from designer.registry import get_spec
 
 MAX_EXPANDED_NODES = 400  # a Repeat whose copies would draw more nodes than this stays collapsed
 MAX_DRAWN_NODES = 3000  # past this (a design beyond the size limits) the rest is counted, not drawn

@@ -7,8 +7,9 @@ rules, the live module, the exported code and the drawing's label.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
@@ -101,7 +102,10 @@ class LayerSpec:
         """Key parameters in a few characters: "Conv2d 64 · 3×3 · s2"."""
         values = self.values(node)
         if self.label_fn is not None:
-            detail = self.label_fn(values)
+            try:
+                detail = self.label_fn(values)
+            except Exception:  # invalid values (reported by validation) must not break the walk
+                detail = ""
         else:
             parts = []
             for p in self.params:
@@ -142,8 +146,8 @@ def _ensure_loaded() -> None:
     global _LOADED
     if not _LOADED:
         _LOADED = True
-        import designer.layers  # noqa: F401  (registers the layer families)
         import designer.blocks  # noqa: F401  (registers the blocks)
+        import designer.layers  # noqa: F401  (registers the layer families)
 
 
 def get_spec(type_name: str) -> LayerSpec | None:

@@ -30,6 +30,7 @@ register(LayerSpec(
     params=(P("dim", "int", None, "Dimension of the whole tensor (batch is 0); -1 is the last.",
               min=-8, max=8, nullable=True, key=True),),
     palette={"dim": -1},
-    check=lambda shape, v: [] if v["dim"] is None or -len(shape) - 1 <= v["dim"] <= len(shape) else [
-        (f"dim {v['dim']} is out of range for a {len(shape) + 1}-D tensor (batch included)", "set dim to -1", None)],
+    check=lambda shape, v: [] if v["dim"] is None or (-len(shape) - 1 < v["dim"] <= len(shape) and v["dim"] != 0) else [
+        (f"dim {v['dim']} is the batch or out of range for a {len(shape) + 1}-D tensor (batch is 0)",
+         "set dim to -1 (the last dimension)", None)],
 ))

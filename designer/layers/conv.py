@@ -38,8 +38,8 @@ def _conv_label(n: int):
     def label(v):
         parts = [str(v["out_channels"]), size_text(list(per_dim(v["kernel_size"], n)))]
         stride = per_dim(v["stride"], n)
-        if any(s != 1 for s in stride):
-            parts.append("s" + size_text(list(stride) if len(set(stride)) > 1 else stride[0]))
+        if any(s != 1 for s in stride):  # labels are drawn for invalid values too: no hashing, no ordering
+            parts.append("s" + size_text(list(stride) if any(s != stride[0] for s in stride) else stride[0]))
         if v.get("padding") not in (0, "valid", [0] * n):
             parts.append("p" + size_text(v["padding"]))
         return " · ".join(parts)

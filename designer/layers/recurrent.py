@@ -20,7 +20,7 @@ def _params(extra: tuple = ()) -> tuple:
 
 def _label(v):
     parts = [str(v["hidden_size"])]
-    if v["num_layers"] > 1:
+    if v["num_layers"] != 1:  # not `> 1`: labels are drawn for invalid values too
         parts.append(f"×{v['num_layers']}")
     if v["bidirectional"]:
         parts.append("bi")

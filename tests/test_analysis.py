@@ -1,0 +1,407 @@
+"""Analysis errors: each names the path, says what was received, and proposes a fix that works."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from designer import analyze, build_model, new_design
+from designer.edits import apply_action, apply_fix
+
+torch.set_num_threads(1)
+
+
+def conv(c, k=3, **kw):
+    return {"type": "Conv2d", "out_channels": c, "kernel_size": k, **kw}
+
+
+def lin(n, **kw):
+    return {"type": "Linear", "out_features": n, **kw}
+
+
+def design(shape, layers, dtype="float32", task=None):
+    return new_design(shape=shape, dtype=dtype, layers=layers, task=task)
+
+
+def only_error(d, path=None):
+    a = analyze(d)
+    assert not a.valid
+    assert len(a.errors) == 1, [str(e) for e in a.errors]
+    err = a.errors[0]
+    if path is not None:
+        assert err.path == path
+    return a, err
+
+
+def forward_matches(d):
+    """A valid design's analysis agrees with a real CPU forward pass."""
+    a = analyze(d)
+    assert a.valid, [str(e) for e in a.errors]
+    model = build_model(d).eval()
+    x = torch.zeros(2, *a.input_shape, dtype=torch.long if a.input_dtype == "int64" else torch.float32)
+    with torch.no_grad():
+        y = model(x)
+    assert tuple(y.shape[1:]) == a.output_shape
+    assert sum(p.numel() for p in model.parameters()) == a.params
+    return a
+
+
+# --- rank errors ---------------------------------------------------------------------------------
+
+
+def test_linear_after_image_proposes_flatten():
+    d = design([3, 8, 8], [conv(4), {"type": "ReLU"}, lin(10)])
+    a, err = only_error(d, "layers[2]")
+    assert "Linear" in err.message and "4×6×6" in err.message
+    assert err.fix == "insert Flatten before layers[2]"
+    assert a.row("layers[1]").output_shape == (4, 6, 6)
+    fixed = apply_fix(d, "layers[2]")
+    assert fixed["layers"][2] == {"type": "Flatten"}
+    assert forward_matches(fixed).output_shape == (10,)
+
+
+def test_linear_after_image_inside_a_block_names_the_inner_path():
+    d = design([3, 8, 8], [{"type": "Sequential", "layers": [conv(4), lin(10)]}])
+    _, err = only_error(d, "layers[0].layers[1]")
+    assert err.fix == "insert Flatten before layers[0].layers[1]"
+    assert analyze(apply_fix(d, "layers[0].layers[1]")).valid
+
+
+@pytest.mark.parametrize("layer", [
+    {"type": "LSTM", "hidden_size": 8},
+    {"type": "GRU", "hidden_size": 8},
+    {"type": "MultiheadAttention", "num_heads": 1},
+    {"type": "TransformerEncoderLayer", "nhead": 1, "dim_feedforward": 8},
+])
+def test_sequence_layer_on_an_image_proposes_permute(layer):
+    d = design([3, 8, 8], [layer])
+    _, err = only_error(d, "layers[0]")
+    assert "3×8×8" in err.message and "sequence" in err.message
+    assert "Permute" in err.fix and "64 steps of 3 features" in err.fix
+    fixed = apply_fix(d, "layers[0]")
+    assert [n["type"] for n in fixed["layers"][:2]] == ["Flatten", "Permute"]
+    a = forward_matches(fixed)
+    assert a.output_shape[0] == 64
+
+
+def test_recurrent_on_features_proposes_unflatten():
+    d = design([16], [{"type": "LSTM", "hidden_size": 4}])
+    _, err = only_error(d, "layers[0]")
+    assert "Unflatten" in err.fix
+    assert forward_matches(apply_fix(d, "layers[0]")).output_shape == (16, 4)
+
+
+# --- residual -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stride, out_channels", [(2, 16), (1, 16), (2, 3)])
+def test_residual_shape_change_proposes_projection(stride, out_channels):
+    body = [conv(out_channels, 3, stride=stride, padding=1), {"type": "BatchNorm2d"}]
+    d = design([3, 8, 8], [{"type": "Residual", "body": body}, {"type": "ReLU"}])
+    a, err = only_error(d, "layers[0]")
+    side = 8 // stride
+    assert f"{out_channels}×{side}×{side}" in err.message and "3×8×8" in err.message
+    assert "projection shortcut" in err.fix and f"out_channels={out_channels}" in err.fix
+    assert (f"stride={stride}" in err.fix) == (stride != 1)
+    assert a.row("layers[1]").status == "unreached"
+    fixed = apply_fix(d, "layers[0]")
+    shortcut = fixed["layers"][0]["shortcut"]
+    assert shortcut[0]["type"] == "Conv2d" and shortcut[0]["out_channels"] == out_channels
+    assert shortcut[0]["kernel_size"] == 1 and shortcut[0].get("stride", 1) == stride
+    assert shortcut[1]["type"] == "BatchNorm2d"
+    assert forward_matches(fixed).output_shape == (out_channels, side, side)
+    assert d["layers"][0].get("shortcut") is None  # apply_fix is pure
+
+
+def test_residual_fix_in_a_nested_block():
+    inner = {"type": "Residual", "body": [conv(8, 3, stride=2, padding=1)]}
+    d = design([3, 8, 8], [{"type": "ReLU"}, {"type": "Repeat", "times": 1, "body": [inner]}])
+    _, err = only_error(d, "layers[1].body[0]")
+    assert err.action is not None
+    assert forward_matches(apply_fix(d, "layers[1].body[0]")).output_shape == (8, 4, 4)
+
+
+def test_residual_on_a_sequence_proposes_linear():
+    d = design([5, 8], [{"type": "Residual", "body": [lin(4)]}])
+    _, err = only_error(d)
+    assert "Linear(out_features=4)" in err.fix
+    assert forward_matches(apply_fix(d, "layers[0]")).output_shape == (5, 4)
+
+
+def test_residual_with_a_wrong_given_shortcut_has_no_one_click_fix():
+    d = design([3, 8, 8], [{"type": "Residual", "body": [conv(8, 3, padding=1)], "shortcut": [conv(4, 1)]}])
+    _, err = only_error(d, "layers[0]")
+    assert "8×8×8" in err.message and "4×8×8" in err.message
+    assert err.fix and err.action is None
+
+
+# --- per-layer rules ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer, param", [
+    ({"type": "MultiheadAttention", "num_heads": 3}, "num_heads"),
+    ({"type": "TransformerEncoderLayer", "nhead": 3, "dim_feedforward": 16}, "nhead"),
+])
+def test_heads_must_divide_the_embedding(layer, param):
+    d = design([5, 10], [layer])
+    _, err = only_error(d, "layers[0]")
+    assert "10" in err.message and "3" in err.message
+    assert f"set {param} to one of 1, 2, 5, 10" in err.fix
+
+
+@pytest.mark.parametrize("layer, limit", [
+    (conv(4, 5), 4),
+    ({"type": "MaxPool2d", "kernel_size": 5}, 4),
+    ({"type": "AvgPool2d", "kernel_size": [2, 6]}, 4),
+    (conv(4, 3, dilation=3), 4),
+])
+def test_kernel_larger_than_input(layer, limit):
+    d = design([3, 4, 4], [layer])
+    _, err = only_error(d, "layers[0]")
+    assert "larger than its input 4×4" in err.message
+    assert f"at most {limit}" in err.fix
+
+
+def test_shrinking_to_nothing_names_the_layer_that_cannot_fit():
+    d = design([3, 8, 8], [conv(4, 3, stride=2), conv(4, 3, stride=2), conv(4, 3)])
+    a, err = only_error(d, "layers[2]")
+    assert a.row("layers[1]").output_shape == (4, 1, 1)
+    assert "1×1" in err.message
+
+
+def test_parallel_concat_mismatch():
+    d = design([3, 8, 8], [{"type": "Parallel", "branches": [[conv(4, 3)], [conv(5, 3, padding=1)]]}, {"type": "ReLU"}])
+    a, err = only_error(d, "layers[0]")
+    assert "4×6×6" in err.message and "5×8×8" in err.message and "dim 1" in err.message
+    assert "padding" in err.fix
+    assert a.row("layers[0].branches[0][0]").output_shape == (4, 6, 6)
+    assert a.row("layers[0].branches[1][0]").output_shape == (5, 8, 8)
+    assert a.row("layers[1]").status == "unreached"
+
+
+def test_parallel_add_mismatch():
+    d = design([3, 8, 8], [{"type": "Parallel", "merge": "add", "branches": [[conv(4, 3, padding=1)], []]}])
+    _, err = only_error(d, "layers[0]")
+    assert "4×8×8" in err.message and "3×8×8" in err.message and "equal shapes" in err.message
+    assert "concat" in err.fix
+
+
+def test_parallel_concat_along_a_bad_dim():
+    d = design([8], [{"type": "Parallel", "dim": 3, "branches": [[], []]}])
+    _, err = only_error(d, "layers[0]")
+    assert "dim 3" in err.message
+
+
+def test_parallel_concat_and_add_valid():
+    d = design([3, 8, 8], [{"type": "Parallel", "branches": [[conv(4, 3, padding=1)], [], [conv(2, 1)]]}])
+    assert forward_matches(d).output_shape == (9, 8, 8)
+    d = design([6], [{"type": "Parallel", "merge": "add", "branches": [[lin(6)], []]}])
+    assert forward_matches(d).output_shape == (6,)
+
+
+# --- dtypes ----------------------------------------------------------------------------------------------
+
+
+def test_embedding_fed_float():
+    d = design([8], [{"type": "Embedding", "num_embeddings": 10, "embedding_dim": 4}])
+    _, err = only_error(d, "layers[0]")
+    assert "int64" in err.message and "float32" in err.message
+    assert "int64" in err.fix
+    fixed = apply_fix(d, "layers[0]")
+    assert fixed["input"]["dtype"] == "int64"
+    assert forward_matches(fixed).output_shape == (8, 4)
+
+
+@pytest.mark.parametrize("layer", [conv(4, 3), {"type": "Conv1d", "out_channels": 4, "kernel_size": 3}, lin(3)])
+def test_float_layer_fed_token_ids(layer):
+    d = design([8], [layer], dtype="int64")
+    _, err = only_error(d, "layers[0]")
+    assert "int64" in err.message and "Embedding" in err.fix
+
+
+def test_token_ids_pass_through_reshaping_layers():
+    d = design([4, 8], [{"type": "Flatten"}, {"type": "Embedding", "num_embeddings": 10, "embedding_dim": 3}],
+               dtype="int64")
+    assert forward_matches(d).output_shape == (32, 3)
+
+
+# --- sizes ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer, key", [
+    (lin(0), "out_features"),
+    (lin(-3), "out_features"),
+    (conv(0, 3), "out_channels"),
+    (conv(4, 0), "kernel_size"),
+    (conv(4, [3, -1]), "kernel_size"),
+    (conv(4, 3, stride=0), "stride"),
+    ({"type": "LSTM", "hidden_size": 0}, "hidden_size"),
+    ({"type": "Repeat", "times": 0, "body": []}, "times"),
+    ({"type": "Dropout", "p": -0.5}, "p"),
+])
+def test_zero_and_negative_sizes(layer, key):
+    d = design([3, 8, 8], [layer, {"type": "ReLU"}])
+    a, err = only_error(d, f"layers[0].{key}")
+    assert "at least" in err.message
+    assert err.fix
+    assert a.row("layers[1]").status == "unreached"
+
+
+@pytest.mark.parametrize("shape", [[0], [3, 0, 8], [-1], []])
+def test_bad_input_shapes(shape):
+    d = design([8], [lin(3)])
+    d["input"]["shape"] = shape
+    a = analyze(d)
+    assert not a.valid and any(e.path == "input.shape" for e in a.errors)
+    assert a.row("layers[0]").status == "unreached"
+
+
+@pytest.mark.parametrize("target, ok", [([2, -1], True), ([3, 0], False), ([5, -1], False), ([-1, -1], False)])
+def test_reshape_sizes(target, ok):
+    d = design([12], [{"type": "Reshape", "shape": target}])
+    if ok:
+        assert forward_matches(d).output_shape == (2, 6)
+    else:
+        _, err = only_error(d, "layers[0]")
+        assert err.message.startswith("Reshape: shape") and err.fix
+
+
+# --- shapes around an error ---------------------------------------------------------------------------
+
+
+def test_invalid_design_keeps_shapes_before_and_beside_the_error():
+    d = design([3, 16, 16], [
+        conv(8, 3, padding=1),                                   # 0: ok
+        {"type": "Parallel", "branches": [
+            [conv(4, 1)],                                        # beside: ok
+            [conv(4, 3, padding=1), lin(5)],                     # the error
+            [],
+        ]},
+        {"type": "Residual", "body": [conv(8, 3, padding=1)]},   # after: unreached
+        {"type": "Flatten"},
+    ])
+    a, err = only_error(d, "layers[1].branches[1][1]")
+    assert err.fix == "insert Flatten before layers[1].branches[1][1]"
+    assert a.row("layers[0]").status == "ok" and a.row("layers[0]").output_shape == (8, 16, 16)
+    assert a.row("layers[1].branches[0][0]").status == "ok"
+    assert a.row("layers[1].branches[0][0]").output_shape == (4, 16, 16)
+    assert a.row("layers[1].branches[1][0]").output_shape == (4, 16, 16)
+    assert a.row("layers[1].branches[1][1]").status == "error"
+    assert a.row("layers[1].branches[1][1]").input_shape == (4, 16, 16)
+    for path in ("layers[2]", "layers[2].body[0]", "layers[3]"):
+        assert a.row(path).status == "unreached", path
+        assert a.row(path).output_shape is None
+    assert a.tree is None and a.output_shape is None
+    json_out = a.to_json()
+    assert json_out["valid"] is False and json_out["errors"][0]["path"] == "layers[1].branches[1][1]"
+    assert [r["path"] for r in json_out["layers"]] == [r.path for r in a.rows]
+
+
+def test_residual_shortcut_still_analysed_when_the_body_fails():
+    d = design([3, 8, 8], [{"type": "Residual", "body": [conv(8, 9)], "shortcut": [conv(8, 1)]}, {"type": "ReLU"}])
+    a, _ = only_error(d, "layers[0].body[0]")
+    assert a.row("layers[0].shortcut[0]").status == "ok"
+    assert a.row("layers[0].shortcut[0]").output_shape == (8, 8, 8)
+    assert a.row("layers[1]").status == "unreached"
+
+
+def test_several_independent_errors_are_all_reported():
+    d = design([3, 8, 8], [{"type": "Conv2D"}, {"type": "Parallel", "branches": [[lin(2, bias="yes")], [{"type": "Frobnicate"}]]}])
+    a = analyze(d)
+    paths = {e.path for e in a.errors}
+    assert {"layers[0]", "layers[1].branches[0][0].bias", "layers[1].branches[1][0]"} <= paths
+    assert "did you mean 'Conv2d'" in next(e.fix for e in a.errors if e.path == "layers[0]")
+
+
+# --- task -----------------------------------------------------------------------------------------------
+
+
+def test_classification_task_vs_output():
+    d = design([8], [lin(16), {"type": "ReLU"}, lin(5)], task={"kind": "classification", "num_classes": 3})
+    _, err = only_error(d, "task")
+    assert "3 classes" in err.message and "5" in err.message
+    assert "out_features to 3" in err.fix
+    assert forward_matches(apply_fix(d, "task")).output_shape == (3,)
+
+
+def test_classification_task_vs_image_output():
+    d = design([3, 8, 8], [conv(4, 3)], task={"kind": "classification", "num_classes": 7})
+    _, err = only_error(d, "task")
+    assert "7 classes" in err.message and "4×6×6" in err.message
+    assert "Flatten" in err.fix and "Linear" in err.fix
+    assert forward_matches(apply_fix(d, "task")).output_shape == (7,)
+
+
+def test_regression_task_takes_any_output():
+    assert forward_matches(design([8], [lin(3)], task={"kind": "regression"})).output_shape == (3,)
+
+
+def test_classification_task_that_matches():
+    assert analyze(design([8], [lin(4)], task={"kind": "classification", "num_classes": 4})).valid
+
+
+# --- repeat ----------------------------------------------------------------------------------------------
+
+
+def test_repeat_params_are_times_the_copy():
+    per_copy = 16 * 16 + 16
+    d = design([16], [{"type": "Repeat", "times": 5, "body": [lin(16), {"type": "ReLU"}]}])
+    a = forward_matches(d)
+    assert a.params == 5 * per_copy == a.trainable_params
+    assert a.row("layers[0]").params == 5 * per_copy
+    body = a.row("layers[0].body[0]")
+    assert body.copies == 5 and body.params == 5 * per_copy
+    assert a.row("layers[0].body[1]").copies == 5
+    assert a.row("layers[0]").copies == 1
+    assert len(a.tree[0].copies) == 5
+
+
+def test_repeat_sizes_inferred_per_copy():
+    d = design([8], [{"type": "Repeat", "times": 3, "body": [lin(4)]}])
+    a = forward_matches(d)
+    assert a.params == (8 * 4 + 4) + 2 * (4 * 4 + 4)
+    assert a.row("layers[0].body[0]").copies == 3
+
+
+def test_repeat_flops_scale_with_times():
+    one = analyze(design([16], [{"type": "Repeat", "times": 1, "body": [lin(16)]}]))
+    many = analyze(design([16], [{"type": "Repeat", "times": 7, "body": [lin(16)]}]))
+    assert one.flops > 0 and many.flops == 7 * one.flops
+
+
+def test_nested_repeat_counts_every_copy():
+    d = design([8], [{"type": "Repeat", "times": 3, "body": [{"type": "Repeat", "times": 2, "body": [lin(8)]}]}])
+    a = forward_matches(d)
+    assert a.params == 6 * (8 * 8 + 8)
+    assert a.row("layers[0].body[0]").copies == 3
+    assert a.row("layers[0].body[0].body[0]").copies == 6
+    assert a.row("layers[0].body[0].body[0]").params == 6 * 72
+
+
+def test_nested_repeat_with_changing_shapes():
+    d = design([8], [{"type": "Repeat", "times": 2, "body": [{"type": "Repeat", "times": 2, "body": [lin(5)]}]}])
+    a = forward_matches(d)
+    assert a.params == (8 * 5 + 5) + 3 * (5 * 5 + 5)
+    assert a.row("layers[0].body[0].body[0]").copies == 4
+
+
+def test_repeat_that_shrinks_too_far_fails_in_a_later_copy():
+    d = design([3, 16, 16], [{"type": "Repeat", "times": 5, "body": [conv(4, 3, stride=2)]}, {"type": "ReLU"}])
+    a, err = only_error(d, "layers[0].body[0]")
+    assert "larger than its input 1×1" in err.message
+    assert a.row("layers[1]").status == "unreached"
+
+
+def test_big_repeat_is_fast():
+    import time
+
+    t = time.perf_counter()
+    a = analyze(design([64], [{"type": "Repeat", "times": 1000, "body": [lin(64), {"type": "ReLU"}]}]))
+    assert a.valid and a.params == 1000 * (64 * 64 + 64)
+    assert time.perf_counter() - t < 2
+
+
+def test_error_action_applies_through_apply_action():
+    d = design([3, 8, 8], [conv(4), lin(10)])
+    err = analyze(d).errors[0]
+    assert analyze(apply_action(d, err.action)).valid
