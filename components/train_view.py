@@ -67,6 +67,25 @@ def start_run(design: dict, dataset, config) -> str:
     return job_manager().submit(lambda: build_model(frozen), dataset, config, store=run_store(), design=frozen)
 
 
+# --- Processes (torchrun): more than one launches the exported train.py under torchrun -------------
+
+
+def start_torchrun_run(design: dict, dataset, config, processes: int) -> str:
+    """Launch the exported train.py under torchrun with `processes` processes; returns the job id. Plain."""
+    from designer.launch import launch_torchrun
+
+    return launch_torchrun(design, dataset, config, int(processes), store=run_store(), manager=job_manager())
+
+
+def _processes_input() -> int:
+    """1: the in-app trainer; more: that many torchrun processes (DistributedDataParallel)."""
+    n = st.number_input("Processes (torchrun)", 1, 64, 1, key="tr_procs",
+                        help="1 trains in the app. More runs the exported train.py under torchrun with that many "
+                             "processes (one per GPU on CUDA; CPU processes work too). Batch size is per process; "
+                             "train.py uses AdamW at a constant learning rate.")
+    return int(n)
+
+
 def _choose_dataset(design: dict):
     rows = [r for r in dataset_rows() if r.get("available", True)]
     names = [r["name"] for r in rows]
@@ -183,6 +202,7 @@ def render_train(design: dict) -> None:
     with left:
         dataset = _choose_dataset(design)
         config = _config_form(dataset) if dataset is not None else None
+        processes = _processes_input() if config is not None else 1
         problems = compatibility(design, dataset) if dataset is not None else []
         for p in problems:
             st.warning(f"**{p['path']}**: {p['message']}" + (f"\n\nFix: {p['fix']}" if p.get("fix") else ""))
@@ -194,9 +214,15 @@ def render_train(design: dict) -> None:
         c1, c2 = st.columns(2)
         if c1.button("▶ Start", type="primary", disabled=not ready or active, key="train_start", width="stretch"):
             if _memory_check(design, dataset, config):
-                state[S.JOB_ID] = start_run(design, dataset, config)
-                st.query_params["run"] = state[S.JOB_ID]
-                st.rerun()
+                try:
+                    job_id = (start_torchrun_run(design, dataset, config, processes) if processes > 1
+                              else start_run(design, dataset, config))
+                except ValueError as exc:  # torchrun cannot run on that device (MPS)
+                    st.error(str(exc))
+                else:
+                    state[S.JOB_ID] = job_id
+                    st.query_params["run"] = state[S.JOB_ID]
+                    st.rerun()
         if c2.button("■ Stop", disabled=not active, key="train_stop", width="stretch"):
             job_manager().stop(state[S.JOB_ID])
     with right:
@@ -301,5 +327,5 @@ def render_runs() -> None:
             try:
                 store.delete(rid)
             except ValueError as exc:  # a run still going: stop it first
-                st.warning(f"Run #{rid}: {exc}")
+                S.flash(st.session_state, "warning", f"Run #{rid}: {exc}")
         st.rerun()

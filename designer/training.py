@@ -1198,6 +1198,13 @@ class JobManager:
             self._schedule()
         return job_id
 
+    def add(self, job: Any) -> str:
+        """Register a job created elsewhere (designer.launch.TorchrunJob): polled here, not queued here."""
+        with self._lock:
+            self._jobs[job.job_id] = job
+            self._device[job.job_id] = f"external:{job.job_id}"
+        return job.job_id
+
     def get(self, job_id: str) -> TrainingJob | None:
         with self._lock:
             return self._jobs.get(job_id)
