@@ -64,7 +64,9 @@ class PositionalEncoding(nn.Module):
             nn.init.normal_(self.table, std=0.02)
         else:
             position = torch.arange(max_len).unsqueeze(1)
-            freq = torch.exp(torch.arange(0, embed_dim, 2) * (-math.log(10000.0) / embed_dim))
+            freq = torch.exp(
+                torch.arange(0, embed_dim, 2) * (-math.log(10000.0) / embed_dim)
+            )
             table = torch.zeros(max_len, embed_dim)
             table[:, 0::2] = torch.sin(position * freq)
             table[:, 1::2] = torch.cos(position * freq[: embed_dim // 2])
