@@ -240,6 +240,10 @@ def live_panel() -> None:
     snap = job.snapshot()
     frac, text = charts.progress_text(snap)
     status = snap["status"]
+    previous = st.session_state.get("_live_status")
+    st.session_state["_live_status"] = status
+    if previous in ("queued", "running") and status not in ("queued", "running"):
+        st.rerun(scope="app")  # the run ended: redraw Start/Stop outside this fragment
     st.progress(frac, text=f"{status} · {text}")
     if snap.get("message"):
         (st.error if status in ("failed", "diverged") else st.caption)(snap["message"])

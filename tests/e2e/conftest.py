@@ -63,13 +63,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_streamlit(script: Path, *extra_args: str, timeout: float = 60.0) -> Iterator[str]:
+def serve_streamlit(script: Path, *extra_args: str, timeout: float = 60.0,
+                    env: dict[str, str] | None = None) -> Iterator[str]:
     """Run ``streamlit run script`` on a free localhost port; yield its URL; stop it after.
 
-    ``extra_args`` go to ``streamlit run`` (e.g. ``--theme.base=dark``).
+    ``extra_args`` go to ``streamlit run`` (e.g. ``--theme.base=dark``); ``env`` adds to (or
+    overrides) the server's environment.
     """
     port = free_port()
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
     cmd = [
@@ -131,6 +133,29 @@ def app_url(request: pytest.FixtureRequest) -> Iterator[str]:
         yield url
 
 
+ROOT_APP = ROOT / "app.py"
+
+
+@pytest.fixture(scope="module")
+def netwright_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The real app (app.py), one server per test module, with its own database.
+
+    NETWRIGHT_DB points into a temporary folder, so the tests never touch ~/.netwright (run
+    checkpoints go beside it); OMP_NUM_THREADS=1 keeps a training run from taking every core.
+    Yields ``{"url": ..., "db": Path}``.
+    """
+    home = tmp_path_factory.mktemp("netwright")
+    db = home / "netwright.db"
+    env = {
+        "NETWRIGHT_DB": str(db),
+        "NETWRIGHT_DATA_DIR": str(home / "data"),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    with serve_streamlit(ROOT_APP, env=env, timeout=90.0) as url:
+        yield {"url": url, "db": db}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     """One headless Chromium for the session (system Chromium; nothing is downloaded)."""
@@ -165,3 +190,160 @@ def page(browser) -> Iterator[object]:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# --- the real app: a page helper shared by test_app_browser.py and test_train_browser.py ---------------
+
+TALL = {"width": 1400, "height": 1700}  # every chip and card on screen: a synthetic drag does not scroll
+
+
+class NetwrightPage:
+    """Small helpers over a Playwright page showing app.py (the editor's test hooks, the sidebar,
+    the tabs). Waits poll what the page shows; no fixed sleeps."""
+
+    def __init__(self, page, url: str) -> None:
+        self.page = page
+        self.url = url
+        self.initial_name: str | None = None  # the design a fresh session opened with
+
+    # ---- locators
+    def chip(self, type_: str):
+        return self.page.locator(f'[data-testid="nw-chip"][data-type="{type_}"]')
+
+    def card(self, path: str):
+        return self.page.locator(f'[data-testid="nw-card"][data-path="{path}"]')
+
+    def cards(self, slot: str = ""):
+        """Every card, or the direct cards of one lane (``slot`` like "layers[3].body")."""
+        if not slot:
+            return self.page.locator('[data-testid="nw-card"]')
+        return self.page.locator(f'[data-testid="nw-lane"][data-slot="{slot}"] > [data-testid="nw-card"]')
+
+    def shape_of(self, path: str) -> str:
+        return self.card(path).get_by_test_id("nw-shape").first.inner_text().strip()
+
+    def model_name(self) -> str:
+        return self.page.locator(".nw-model-name").first.inner_text().strip()
+
+    def sidebar(self):
+        return self.page.get_by_test_id("stSidebar")
+
+    def inspector(self):
+        """The bordered box under the "Inspector" heading (the innermost block that holds it)."""
+        heading = self.page.get_by_role("heading", name="Inspector", exact=True)
+        return self.page.locator('[data-testid="stVerticalBlock"]').filter(has=heading).last
+
+    def exceptions(self):
+        return self.page.locator('[data-testid="stException"]')
+
+    # ---- actions
+    def open(self) -> NetwrightPage:
+        self.page.goto(self.url)
+        self.page.locator('[data-testid="nw-card"]').first.wait_for(state="visible", timeout=60_000)
+        self.initial_name = self.model_name()
+        return self
+
+    def load_template(self, name: str) -> None:
+        """Open a template from the sidebar's "Start from a template" expander, and wait until the
+        editor shows it. When the design already carries that name (maybe edited), go through the
+        blank design first, so the wait cannot pass on the old design."""
+        sidebar = self.sidebar()
+        if not sidebar.get_by_role("button", name="Blank design", exact=True).is_visible():
+            sidebar.get_by_text("Start from a template", exact=True).click()
+        if self.model_name() == name:
+            sidebar.get_by_role("button", name="Blank design", exact=True).click()
+            self.wait_for(lambda: self.cards().count() == 0 and self.model_name() != name, "the blank design")
+        sidebar.get_by_role("button", name=name, exact=True).click()
+        self.wait_for(lambda: self.model_name() == name and self.cards().count() > 0, f"the editor to show {name!r}")
+
+    def tab(self, name: str):
+        """Click one of the main tabs; returns its panel."""
+        self.page.get_by_role("tab", name=name, exact=True).click()
+        return self.page.get_by_role("tabpanel", name=name)
+
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        """Until no script run is in progress: no running icon, no faded (stale) element."""
+        self.wait_for(lambda: self.page.evaluate("""() =>
+            !document.querySelector('[data-stale="true"], [data-testid^="stStatusWidgetRunning"]')"""),
+            "the page to finish its rerun", timeout=timeout)
+
+    def close_templates(self) -> None:
+        """Fold the sidebar's template gallery away (for a tidy screenshot)."""
+        sidebar = self.sidebar()
+        if sidebar.get_by_role("button", name="Blank design", exact=True).is_visible():
+            sidebar.get_by_text("Start from a template", exact=True).click()
+            sidebar.get_by_role("button", name="Blank design", exact=True).wait_for(state="hidden")
+
+    def scroll_to_top(self) -> None:
+        """Scroll every scrolled container back (the main area, the palette)."""
+        self.page.evaluate("""() => { for (const el of document.querySelectorAll('*')) {
+            if (el.scrollTop > 0) el.scrollTop = 0; } }""")
+
+    def drag(self, source, target, *, y: str = "top", x: float = 60.0) -> None:
+        """Drag ``source`` onto ``target``, near its top or bottom edge (or its middle)."""
+        box = target.bounding_box()
+        assert box, "drop target not visible"
+        ty = {"top": 6.0, "bottom": box["height"] - 6.0, "middle": box["height"] / 2}[y]
+        source.drag_to(target, source_position={"x": 12, "y": 12}, target_position={"x": x, "y": ty})
+
+    def wait_for(self, condition, what: str, timeout: float = 20.0, interval_ms: int = 100):
+        """Poll ``condition()`` (an exception counts as not yet) until it is truthy; return its value."""
+        deadline = time.monotonic() + timeout
+        last_exc = None
+        while time.monotonic() < deadline:
+            try:
+                value = condition()
+                if value:
+                    return value
+            except Exception as exc:  # noqa: BLE001 - the page may be mid-rerun
+                last_exc = exc
+            self.page.wait_for_timeout(interval_ms)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
+                             + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def _screenshot_if_failed(request: pytest.FixtureRequest, page) -> None:
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"failed-{request.node.name}.png"))
+
+
+@pytest.fixture()
+def netwright(request, page, netwright_server) -> Iterator[NetwrightPage]:
+    """A fresh session of the real app in a tall window. A failing test leaves a screenshot in
+    artifacts/failed-<test>.png."""
+    page.set_viewport_size(TALL)
+    yield NetwrightPage(page, netwright_server["url"]).open()
+    _screenshot_if_failed(request, page)
+
+
+@pytest.fixture(scope="module")
+def netwright_module_page(browser, netwright_server) -> Iterator[NetwrightPage]:
+    """One session of the real app for a whole module (a page load costs seconds)."""
+    context = browser.new_context(viewport=TALL)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield NetwrightPage(page, netwright_server["url"]).open()
+    finally:
+        context.close()
+
+
+@pytest.fixture()
+def netwright_shared(request, netwright_module_page) -> Iterator[NetwrightPage]:
+    """The module's one session, reset for the next test: tall window, scrolled to the top.
+    Each test loads the design it needs."""
+    nw = netwright_module_page
+    nw.page.set_viewport_size(TALL)
+    nw.scroll_to_top()
+    yield nw
+    _screenshot_if_failed(request, nw.page)
