@@ -3,6 +3,8 @@ import and export design files. The working design is autosaved to the local dat
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from components import state as S
@@ -11,17 +13,24 @@ from designer.edits import EditError, rename
 from designer.templates import list_templates, load_template
 
 
-@st.cache_resource
 def design_store():
-    """The one DesignStore of this server process (SQLite; path from NETWRIGHT_DB)."""
+    """The DesignStore of this server process for the database NETWRIGHT_DB names (SQLite)."""
+    return _design_store(os.environ.get("NETWRIGHT_DB"))
+
+
+@st.cache_resource
+def _design_store(path: str | None):
     from designer.store import DesignStore
 
-    return DesignStore()
+    return DesignStore(path)
 
 
 def restore_or_start(state: S.State) -> None:
-    """On a new browser session: bring back the autosaved design of this URL's session id, or the
-    most recent autosave (after a restart), or start blank."""
+    """On a new browser session: bring back the autosaved design of this URL's session id, or (a URL
+    without one, after a restart) the most recent autosave, or start blank.
+
+    A URL whose session id has no autosave starts afresh under that id: adopting the latest autosave
+    there would hand one session's design, and its autosave row, to another."""
     if S.DESIGN in state:
         return
     params = st.query_params
@@ -30,7 +39,7 @@ def restore_or_start(state: S.State) -> None:
     store = design_store()
     if session_id:
         design = store.load_autosave(session_id)
-    if design is None:
+    if design is None and not session_id:
         latest = store.latest_autosave()
         if latest is not None:
             session_id, design = latest

@@ -8,6 +8,7 @@ polls its snapshot from a fragment that reruns every second.
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import streamlit as st
@@ -22,17 +23,23 @@ _UPLOAD = "train_upload_dataset"
 
 @st.cache_resource
 def job_manager():
-    """One JobManager per server process: every session's runs, a concurrency limit per device."""
+    """One JobManager per server process: every session's runs, at most NETWRIGHT_RUNS_PER_DEVICE (2) at once
+    per device; further runs wait in a queue and say so."""
     from designer.training import JobManager
 
-    return JobManager(max_concurrent_per_device=1)
+    return JobManager(max_concurrent_per_device=int(os.environ.get("NETWRIGHT_RUNS_PER_DEVICE", "2")))
+
+
+def run_store():
+    """The RunStore of this server process for the database NETWRIGHT_DB names."""
+    return _run_store(os.environ.get("NETWRIGHT_DB"))
 
 
 @st.cache_resource
-def run_store():
+def _run_store(path: str | None):
     from designer.runs import RunStore
 
-    return RunStore()
+    return RunStore(path)
 
 
 @st.cache_data(max_entries=8, show_spinner="Generating the dataset…")

@@ -1,0 +1,39 @@
+"""The templates learn their matching built-in datasets: thresholds that mean real learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from designer.build import build_model
+from designer.datasets import load_dataset
+from designer.templates import load_template
+from designer.training import TrainConfig, Trainer
+
+# template, dataset, config, (metric, threshold): chance is 0.1 for shapes, 0.25 for tokens/sequences
+CASES = [
+    ("cnn_shapes", "shapes", dict(epochs=2, batch_size=64, lr=2e-3), ("val_accuracy", 0.6)),
+    ("transformer_classifier", "tokens", dict(epochs=2, batch_size=64, lr=1e-3), ("val_accuracy", 0.6)),
+    ("lstm_classifier", "sequences", dict(epochs=3, batch_size=64, lr=3e-3), ("val_accuracy", 0.6)),
+]
+
+
+@pytest.mark.parametrize("template,dataset,config,goal", CASES, ids=[c[0] for c in CASES])
+def test_template_learns_its_dataset(template, dataset, config, goal):
+    torch.set_num_threads(1)
+    design = load_template(template)
+    data = load_dataset(dataset, seed=0)
+    result = Trainer(lambda: build_model(design), data, TrainConfig(device="cpu", seed=0, **config)).run()
+    assert result.status == "completed", result.message
+    metric, threshold = goal
+    assert getattr(result, metric) >= threshold, (metric, getattr(result, metric))
+
+
+def test_mlp_forecasts_signals_better_than_the_mean():
+    torch.set_num_threads(1)
+    data = load_dataset("signals", seed=0)
+    baseline = ((data.y_val - data.y_train.mean(dim=0)) ** 2).mean().item()
+    design = load_template("mlp_signals")
+    result = Trainer(lambda: build_model(design), data, TrainConfig(device="cpu", epochs=4, batch_size=64, lr=2e-3)).run()
+    assert result.status == "completed", result.message
+    assert result.val_loss < 0.6 * baseline, (result.val_loss, baseline)
