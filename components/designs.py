@@ -128,7 +128,7 @@ def render_sidebar() -> None:
             a, b = st.columns([4, 1])
             a.button(f"{row['name']} · {row['n_layers']} layers", key=f"open_{row['id']}", on_click=_open_saved,
                      args=(row["id"],), width="stretch")
-            b.button("✕", key=f"del_{row['id']}", on_click=_delete_saved, args=(row["id"],), help="Delete")
+            b.button("", icon=":material/delete:", key=f"del_{row['id']}", on_click=_delete_saved, args=(row["id"],), help="Delete")
 
     with st.sidebar.expander("Import / export", expanded=False):
         st.file_uploader("Import a design file (.json)", type=["json"], key="import_file",

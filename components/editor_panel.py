@@ -90,13 +90,13 @@ def render_layer_buttons() -> None:
         types = [s.type for s in list_specs()]
         c = st.columns([3, 2, 1, 1, 1, 1])
         c[0].selectbox("Layer type", types, key="add_type", label_visibility="collapsed")
-        c[1].button("＋ Add " + ("after selected" if path else "at the end"), on_click=_add, args=("add_type",),
+        c[1].button("Add " + ("after selected" if path else "at the end"), icon=":material/add:", on_click=_add, args=("add_type",),
                     key="add_layer", width="stretch")
-        c[2].button("↑", help="Move up", on_click=_move, args=(-1,), disabled=not path, key="move_up", width="stretch")
-        c[3].button("↓", help="Move down", on_click=_move, args=(1,), disabled=not path, key="move_down", width="stretch")
-        c[4].button("⧉", help="Duplicate", on_click=S.do_action, args=(state, {"op": "duplicate", "path": path}),
+        c[2].button("", icon=":material/arrow_upward:", help="Move up", on_click=_move, args=(-1,), disabled=not path, key="move_up", width="stretch")
+        c[3].button("", icon=":material/arrow_downward:", help="Move down", on_click=_move, args=(1,), disabled=not path, key="move_down", width="stretch")
+        c[4].button("", icon=":material/content_copy:", help="Duplicate", on_click=S.do_action, args=(state, {"op": "duplicate", "path": path}),
                     disabled=not path, key="dup_layer", width="stretch")
-        c[5].button("🗑", help="Delete", on_click=S.do_action, args=(state, {"op": "remove", "path": path}),
+        c[5].button("", icon=":material/delete:", help="Delete", on_click=S.do_action, args=(state, {"op": "remove", "path": path}),
                     disabled=not path, key="del_layer", width="stretch")
         if path:
             w = st.columns(4)

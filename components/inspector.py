@@ -11,7 +11,7 @@ import streamlit as st
 
 from components import state as S
 from designer.design import get_at
-from designer.edits import EditError, set_input, set_param, set_task, unset_param
+from designer.edits import EditError, apply_action, set_input, set_task, unset_param
 from designer.params import ParamSpec
 from designer.registry import get_spec
 
@@ -58,7 +58,8 @@ def value_text(value: Any) -> str:
 def _apply(path: str, key: str, value: Any) -> None:
     state = st.session_state
     try:
-        S.set_design(state, set_param(state[S.DESIGN], path, key, value))
+        # through apply_action: it also refuses a value that takes the design past its limits (Repeat × 1000 in a Repeat)
+        S.set_design(state, apply_action(state[S.DESIGN], {"op": "set", "path": path, "key": key, "value": value}))
     except EditError as exc:
         S.flash(state, "error", f"{path}.{key}: {exc} — kept the last good value")
         state[S.REVISION] += 1  # re-key the widgets so they show the kept value

@@ -106,7 +106,8 @@ def do_action(state: State, action: dict[str, Any]) -> bool:
     A refused action leaves the design as it was and flashes the reason.
     """
     if action.get("op") == "select":
-        state[SELECTED] = action.get("path")
+        path = action.get("path")
+        state[SELECTED] = path if isinstance(path, str) else None  # a selection is a path, never other data
         return False
     try:
         design = apply_action(state[DESIGN], action)

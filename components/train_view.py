@@ -333,7 +333,7 @@ def render_runs() -> None:
                              mime="application/zip", key=f"bundle_{rid}", on_click="ignore")
         c[1].button("Open its design", key=f"open_run_{rid}", on_click=S.load_into,
                     args=(st.session_state, run["design"]))
-    if c[2].button(f"🗑 Delete {len(chosen)} run(s)", key="runs_delete"):
+    if c[2].button(f"Delete {len(chosen)} run(s)", icon=":material/delete:", key="runs_delete"):
         for rid in chosen:
             try:
                 store.delete(rid)
