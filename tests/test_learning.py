@@ -12,9 +12,9 @@ from designer.training import TrainConfig, Trainer
 
 # template, dataset, config, (metric, threshold): chance is 0.1 for shapes, 0.25 for tokens/sequences
 CASES = [
-    ("cnn_shapes", "shapes", dict(epochs=2, batch_size=64, lr=2e-3), ("val_accuracy", 0.6)),
+    ("cnn_shapes", "shapes", dict(epochs=3, batch_size=32, lr=3e-3), ("val_accuracy", 0.8)),
     ("transformer_classifier", "tokens", dict(epochs=2, batch_size=64, lr=1e-3), ("val_accuracy", 0.6)),
-    ("lstm_classifier", "sequences", dict(epochs=3, batch_size=64, lr=3e-3), ("val_accuracy", 0.6)),
+    ("lstm_classifier", "sequences", dict(epochs=6, batch_size=64, lr=3e-3), ("val_accuracy", 0.6)),
 ]
 
 
