@@ -5,13 +5,16 @@
 `config`), so the page's live panel and the JobManager treat both alike. Its thread
 
 1. writes the export (`designer.codegen.write_export`) into the run folder and the dataset's
-   training arrays into `data.npz` (X, y), so train.py learns from the same data as the
-   in-app trainer (train.py holds out its own `--val-fraction` of them to validate);
+   arrays into `data.npz` (X, y and X_val, y_val), so train.py learns from and validates on
+   the same data as the in-app trainer;
 2. runs `python -m torch.distributed.run --standalone --nproc_per_node N train.py --data
    data.npz ... --out out` in that folder, stdout and stderr going to `torchrun.log`
-   (OMP_NUM_THREADS=1 for CPU processes, which is what torchrun itself suggests);
-3. tails `out/metrics.jsonl` (the step/epoch/end events that rank 0 writes) into the
-   snapshot and, with a RunStore, into the run through `designer.runs.RunRecorder`.
+   (OMP_NUM_THREADS=1 for CPU processes, which is what torchrun itself suggests). The
+   TrainConfig becomes train.py's flags: optimizer, schedule, gradient clipping,
+   precision and torch.compile included;
+3. tails `out/metrics.jsonl` (the start/step/epoch/end events that rank 0 writes) into the
+   snapshot and, with a RunStore, into the run through `designer.runs.RunRecorder`. The
+   start event's total_steps and world_size replace the launcher's own estimate.
 
 Several machines: pass torchrun's own flags through `extra_torchrun_args`, e.g.
 `["--nnodes", "2", "--node_rank", "0", "--master_addr", "10.0.0.1", "--master_port", "29500"]`
@@ -51,7 +54,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["TorchrunJob", "error_summary", "launch_torchrun", "processes_in", "torchrun_command"]
 
-TRAIN_VAL_FRACTION = 0.1  # train.py's default --val-fraction: the share of data.npz it validates on
 LOG_NAME = "torchrun.log"
 # Env vars of an enclosing torchrun (if the app itself runs under one) must not leak into ours.
 _DIST_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
@@ -112,28 +114,21 @@ def torchrun_command(config: TrainConfig, processes: int, device: str, *, log_ev
     launcher += ["--nproc_per_node", str(processes), *map(str, extra_torchrun_args)]
     amp = {"fp32": "none", "bf16": "bf16", "fp16": "fp16"}[config.precision]
     train = ["train.py", "--data", "data.npz", "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-             "--lr", repr(float(config.lr)), "--weight-decay", repr(float(config.weight_decay)), "--device", device,
-             "--amp", amp, "--seed", str(config.seed), "--val-fraction", str(TRAIN_VAL_FRACTION),
-             "--log-every", str(log_every), "--out", "out"]
+             "--lr", repr(float(config.lr)), "--optimizer", config.optimizer,
+             "--weight-decay", repr(float(config.weight_decay)), "--schedule", config.schedule,
+             "--device", device, "--amp", amp, "--seed", str(config.seed), "--log-every", str(log_every),
+             "--out", "out"]
+    if config.optimizer == "sgd":
+        train += ["--momentum", repr(float(config.momentum))]
+    if config.schedule == "step":
+        train += ["--step-size", str(config.step_size), "--gamma", repr(float(config.gamma))]
+    if config.grad_clip:
+        train += ["--grad-clip", repr(float(config.grad_clip))]
+    if config.compile:
+        train.append("--compile")
     if config.max_steps:
         train += ["--max-steps", str(config.max_steps)]
     return launcher + train + [str(a) for a in extra_train_args]
-
-
-def _unsupported(config: TrainConfig) -> list[str]:
-    """Notes on the settings train.py does not take (it trains with AdamW at a constant lr)."""
-    ignored = []
-    if config.optimizer == "sgd":
-        ignored.append("optimizer 'sgd'")
-    if config.schedule != "constant":
-        ignored.append(f"schedule {config.schedule!r}")
-    if config.grad_clip:
-        ignored.append(f"grad clip {config.grad_clip:g}")
-    if config.compile:
-        ignored.append("torch.compile")
-    if not ignored:
-        return []
-    return ["train.py trains with AdamW at a constant learning rate; not applied: " + ", ".join(ignored)]
 
 
 def _steps_per_epoch(n: int, batch_size: int, world_size: int) -> int:
@@ -393,8 +388,9 @@ class TorchrunJob:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_export(self.design, self.run_dir)
         x, y = ds.x_train.detach().cpu().numpy(), ds.y_train.detach().cpu().numpy()
+        x_val, y_val = ds.x_val.detach().cpu().numpy(), ds.y_val.detach().cpu().numpy()
         tmp = self.run_dir / "data.tmp.npz"
-        np.savez(tmp, X=x, y=y)
+        np.savez(tmp, X=x, y=y, X_val=x_val, y_val=y_val)  # train.py validates on X_val, y_val
         os.replace(tmp, self.run_dir / "data.npz")
         for stale in ("metrics.jsonl", "model.safetensors", "model.pt"):  # an earlier run's, in this folder
             with contextlib.suppress(FileNotFoundError):
@@ -408,14 +404,14 @@ class TorchrunJob:
             env["OMP_NUM_THREADS"] = "1"
         nodes = _nnodes(self.extra_torchrun_args)
         self._world = self.processes * nodes if nodes else self.processes
-        n = len(x)
-        n_val = int(n * TRAIN_VAL_FRACTION)
-        per_epoch = _steps_per_epoch(n - n_val, cfg.batch_size, self._world) if nodes else None
+        n, n_val = len(x), len(x_val)
+        # An estimate until train.py's start event gives the real count (elastic --nnodes: none)
+        per_epoch = _steps_per_epoch(n, cfg.batch_size, self._world) if nodes else None
         total = None
         if per_epoch is not None:
             total = cfg.epochs * per_epoch
             total = min(total, cfg.max_steps) if cfg.max_steps else total
-        notes = _unsupported(cfg)
+        notes: list[str] = []
         if device == "cuda":
             import torch
 
@@ -425,7 +421,7 @@ class TorchrunJob:
         info = {
             "device": device, "total_steps": total, "steps_per_epoch": per_epoch, "epochs": cfg.epochs,
             "batch_size": cfg.batch_size, "processes": self.processes, "world_size": self._world if nodes else None,
-            "launcher": "torchrun", "train_size": n - n_val, "val_size": n_val, "task": dict(ds.task),
+            "launcher": "torchrun", "train_size": n, "val_size": n_val, "task": dict(ds.task),
             "notes": notes, "config": cfg.to_dict(), "command": command, "run_dir": str(self.run_dir),
             "log_path": str(self.log_path),
         }
@@ -437,8 +433,9 @@ class TorchrunJob:
             self._state.update(total_steps=info["total_steps"], device=info["device"], info=info,
                                message="; ".join(info["notes"]) or f"{self.processes} torchrun process(es) "
                                f"on {info['device']}")
-            if self._stop_requested:
-                return self._result("stopped", "stopped before torchrun started", started)
+            stopped = self._stop_requested
+        if stopped:  # (outside the lock: _result takes it)
+            return self._result("stopped", "stopped before torchrun started", started)
         if self.store is not None and self.run_id is not None:
             from designer.runs import RunRecorder  # runs imports training, not this module
 
@@ -552,10 +549,22 @@ class TorchrunJob:
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "step":
+        if kind == "start":
+            total, world = event.get("total_steps"), event.get("world_size")
+            with self._lock:
+                if isinstance(world, int) and world >= 1:
+                    self._world = world
+                if isinstance(total, int) and total >= 0:
+                    self._state["total_steps"] = total
+                info = self._state.get("info")
+                if isinstance(info, dict):  # a new dict: snapshots share the old one
+                    self._state["info"] = {**info, "total_steps": self._state["total_steps"],
+                                           "world_size": self._world}
+        elif kind == "step":
             step, epoch, loss = int(event.get("step", 0)), int(event.get("epoch", 0)), event.get("loss")
             loss = float("nan") if loss is None else float(loss)
-            lr = float(self.config.lr)  # train.py keeps AdamW's lr constant and does not log it
+            lr = event.get("lr")
+            lr = float(self.config.lr) if lr is None else float(lr)  # exports from before lr was logged
             now = time.perf_counter()
             with self._lock:
                 self._steps.append((step, loss, lr))
@@ -606,7 +615,8 @@ class TorchrunJob:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         if ended in ("completed", "stopped") and _SYNCED in text and self._weights() is not None:
             # Everything was done (metrics, weights, the check that the processes agree) when a
-            # process died on its way out: gloo's teardown now and then aborts (SIGABRT) there.
+            # process died on its way out: gloo's teardown at interpreter exit now and then aborted
+            # (SIGABRT) there, in exports from before train.py's leave_process_group.
             with self._lock:
                 epochs = len(self._epochs)
             note = (f"a process crashed while exiting after training had finished (torchrun exited with code "

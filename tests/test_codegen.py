@@ -41,13 +41,14 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = {p.stem: p for p in sorted((ROOT / "assets" / "templates").glob("*.json"))}
 GOLDEN = Path(__file__).with_name("golden")
-GOLDEN_TEMPLATES = ("lenet5", "resnet_small", "transformer_classifier")
+GOLDEN_TEMPLATES = ("lenet5", "resnet_small", "transformer_classifier", "crnn")
 BIN = Path(sys.executable).parent
 RUFF = shutil.which("ruff", path=str(BIN)) or shutil.which("ruff")
 TORCHRUN = shutil.which("torchrun", path=str(BIN)) or shutil.which("torchrun")
 
 C, S = "float32", "int64"
-TRAIN_IMPORTS = {"argparse", "csv", "json", "math", "os", "sys", "time", "Path", "torch", "torch.distributed", "nn",
+TRAIN_IMPORTS = {"argparse", "csv", "gc", "json", "math", "os", "sys", "time", "Path", "torch", "torch.distributed",
+                 "torch.distributed.nn", "nn",
                  "DistributedDataParallel", "DataLoader", "Dataset", "DistributedSampler", "TensorDataset",
                  "random_split", "load_file", "save_file", "Model", "numpy"}
 
@@ -349,6 +350,13 @@ def test_model_py_reads_like_hand_written_code():
     assert "Input: (N, 10) token ids (int64)" in tokens
 
 
+def test_designer_layers_take_their_main_argument_positionally():
+    design = new_design("Shapes", [4, 6], layers=[{"type": "Permute", "dims": [0, 2, 1]},
+                                                   {"type": "Reshape", "shape": [2, -1]}])
+    code = assert_same_network(design)
+    assert "Permute((0, 2, 1))" in code and "Reshape((2, -1))" in code
+
+
 def test_repeat_first_copy_apart_when_its_sizes_differ():
     design = new_design("r", [8], layers=[
         {"type": "Repeat", "times": 4, "body": [{"type": "Linear", "out_features": 5}, {"type": "ReLU"}]}])
@@ -561,19 +569,27 @@ def test_train_synthetic_writes_weights_that_load(exported):
     assert sum(p.numel() for p in model.parameters()) == analyze(DESIGNS["cnn_shapes"]).params
 
 
-def _in_process(folder: Path, argv: list[str], capsys) -> tuple[int, str, str]:
-    """Runs train.py's main() in this process (fast: torch is already imported)."""
+def _train_namespace(folder: Path) -> dict:
+    """train.py's globals, loaded in this process (fast: torch is already imported)."""
     import runpy
 
     sys.path.insert(0, str(folder))
     try:
-        namespace = runpy.run_path(str(folder / "train.py"), run_name="train_under_test")
-        code = namespace["main"](argv)
+        return runpy.run_path(str(folder / "train.py"), run_name="train_under_test")
     finally:
         sys.path.remove(str(folder))
         sys.modules.pop("model", None)
+
+
+def _in_process(folder: Path, argv: list[str], capsys) -> tuple[int, str, str]:
+    """Runs train.py's main() in this process."""
+    code = _train_namespace(folder)["main"](argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def _events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_train_on_npz_and_csv(exported, tmp_path, capsys):
@@ -593,6 +609,103 @@ def test_train_on_npz_and_csv(exported, tmp_path, capsys):
     code, out, err = _in_process(folder, ["--data", str(tmp_path / "good.csv"), "--max-steps", "1",
                                           "--out", str(tmp_path / "b")], capsys)
     assert code == 0, err
+
+
+def test_train_validates_on_x_val_and_y_val(exported, tmp_path, capsys):
+    """An .npz with X_val and y_val validates on them (--val-fraction is then not used);
+    regression reports val_mae; a start event comes first and step events carry the lr."""
+    folder = exported["mlp_signals"]  # regression, input (64,), output (8,)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 64)).astype(np.float32), rng.normal(size=(40, 8))
+    x_val, y_val = rng.normal(size=(10, 64)), rng.normal(size=(10, 8)).astype(np.float32)
+    np.savez(tmp_path / "split.npz", X=x, y=y, X_val=x_val, y_val=y_val)
+    code, out, err = _in_process(folder, ["--data", str(tmp_path / "split.npz"), "--epochs", "2", "--batch-size",
+                                          "8", "--out", str(tmp_path / "a"), "--log-every", "1"], capsys)
+    assert code == 0, err
+    assert "40 training and 10 validation samples" in out and "val_mae" in out
+    events = _events(tmp_path / "a" / "metrics.jsonl")
+    start = events[0]
+    assert start["event"] == "start" and start["world_size"] == 1 and start["device"] == "cpu"
+    assert start["total_steps"] == 10 and start["params"] == analyze(DESIGNS["mlp_signals"]).params
+    assert start["train_size"] == 40 and start["val_size"] == 10
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == list(range(1, 11)) and all(e["lr"] == 1e-3 for e in steps)
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert len(epochs) == 2 and all(e["val_mae"] > 0 and e["val_loss"] > 0 for e in epochs)
+    assert "val_accuracy" not in epochs[0]
+    # the validation metrics are those of X_val and y_val, with the saved weights
+    model = _load_weights(folder, tmp_path / "a" / "model.safetensors").eval()
+    with torch.no_grad():
+        errors = model(torch.from_numpy(x_val).float()) - torch.from_numpy(y_val)
+    assert events[-1]["val_mae"] == pytest.approx(errors.abs().mean().item(), rel=1e-5)
+    assert events[-1]["val_loss"] == pytest.approx(errors.square().mean().item(), rel=1e-5)
+    assert events[-1] == {"event": "end", "status": "completed", "samples_per_s": events[-1]["samples_per_s"],
+                          "val_loss": epochs[-1]["val_loss"], "val_mae": epochs[-1]["val_mae"]}
+
+    np.savez(tmp_path / "empty_val.npz", X=x, y=y, X_val=x_val[:0], y_val=y_val[:0])
+    code, out, err = _in_process(folder, ["--data", str(tmp_path / "empty_val.npz"), "--max-steps", "1",
+                                          "--out", str(tmp_path / "b")], capsys)
+    assert code == 0 and "40 training and 0 validation samples" in out, err
+    assert _events(tmp_path / "b" / "metrics.jsonl")[-1]["event"] == "end"
+
+
+@pytest.mark.parametrize("case", ["alone", "shape", "count"])
+def test_train_rejects_a_validation_split_that_does_not_fit(exported, tmp_path, capsys, case):
+    folder = exported["cnn_shapes"]  # classification into 10 classes, input (1, 28, 28)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 1, 28, 28)), rng.integers(0, 10, size=20)
+    arrays = {"alone": {"X_val": x}, "shape": {"X_val": x[:, 0], "y_val": y},
+              "count": {"X_val": x, "y_val": y[:3]}}[case]
+    np.savez(tmp_path / "bad.npz", X=x, y=y, **arrays)
+    expected = {"alone": "holds X_val alone; give X_val and y_val together",
+                "shape": "X_val has samples of shape (28, 28) but the design takes (1, 28, 28)",
+                "count": "X_val and y_val need one entry per sample"}[case]
+    code, out, err = _in_process(folder, ["--data", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and expected in err and "Traceback" not in err, err
+
+
+def test_train_schedules_are_the_apps(exported):
+    """train.py's scheduled_lr is designer.training.schedule_lr, written out standalone."""
+    from argparse import Namespace
+
+    from designer.training import TrainConfig, schedule_lr
+
+    scheduled_lr = _train_namespace(exported["mlp_signals"])["scheduled_lr"]
+    for schedule in ("constant", "cosine", "onecycle", "step"):
+        for total in (1, 2, 3, 7, 40):
+            config = TrainConfig(lr=0.3, schedule=schedule, step_size=2, gamma=0.25)
+            args = Namespace(lr=0.3, schedule=schedule, step_size=2, gamma=0.25)
+            for step in range(total):
+                epoch = 1 + step // 3
+                assert scheduled_lr(args, step, epoch, total) == pytest.approx(
+                    schedule_lr(config, step, epoch, total), rel=1e-12, abs=1e-15), (schedule, total, step)
+
+
+def test_train_optimizer_schedule_and_clipping(exported, tmp_path, capsys):
+    from designer.training import TrainConfig, schedule_lr
+
+    folder = exported["transformer_classifier"]
+    code, out, err = _in_process(folder, ["--samples", "48", "--batch-size", "8", "--epochs", "2", "--log-every",
+                                          "1", "--optimizer", "sgd", "--momentum", "0.5", "--schedule", "onecycle",
+                                          "--lr", "0.05", "--grad-clip", "0.5", "--out", str(tmp_path / "t")], capsys)
+    assert code == 0, err
+    events = _events(tmp_path / "t" / "metrics.jsonl")
+    steps = [e for e in events if e["event"] == "step"]
+    total = events[0]["total_steps"]
+    assert total == len(steps) == 10  # 44 training samples: 5 batches of 8 per epoch
+    config = TrainConfig(lr=0.05, schedule="onecycle")
+    assert [e["lr"] for e in steps] == pytest.approx([schedule_lr(config, i, e["epoch"], total)
+                                                      for i, e in enumerate(steps)])
+    assert events[-1]["event"] == "end" and events[-1]["status"] == "completed"
+    namespace = _train_namespace(folder)
+    model = torch.nn.Linear(2, 2)
+    args = namespace["parse_args"](["--optimizer", "sgd", "--momentum", "0.5", "--weight-decay", "0.1"])
+    optimizer = namespace["make_optimizer"](model, args)
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["momentum"] == 0.5
+    assert optimizer.defaults["weight_decay"] == 0.1
+    for name, cls in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)):
+        optimizer = namespace["make_optimizer"](model, namespace["parse_args"](["--optimizer", name]))
+        assert type(optimizer) is cls
 
 
 @pytest.mark.parametrize("case", ["shape", "reshape", "labels", "missing", "count", "not_file", "csv_image"])
@@ -655,4 +768,5 @@ def test_torchrun_two_processes_stay_in_sync(exported):
     assert "x 2 processes" in result.stdout
     assert "parameters in sync across 2 processes: max difference 0," in result.stdout
     assert result.stdout.count("saved ") == 1  # rank 0 only
+    assert "terminate called" not in result.stdout + result.stderr  # the process group was left cleanly
     _load_weights(folder, folder / "ddp" / "model.safetensors")

@@ -77,8 +77,9 @@ def test_two_processes_complete_and_stream_into_snapshot_and_store(store):
     assert snap["status"] == "completed", snap["message"]
     assert seen[-1] > seen[0] or seen[0] == snap["total_steps"]  # the steps grew while we watched (or all came at once)
 
-    # train.py holds out 10% of data.npz: 162 train samples, 81 per process, 5 batches of 16 each epoch
+    # train.py validates on the dataset's own split: 180 train samples, 90 per process, 5 batches of 16 each epoch
     assert snap["total_steps"] == 15 and snap["step"] == 15
+    assert snap["info"]["world_size"] == 2 and snap["info"]["train_size"] == 180 and snap["info"]["val_size"] == 60
     assert [s[0] for s in snap["steps"]] == list(range(1, 16)) and all(s[2] == 1e-2 for s in snap["steps"])
     assert [e["epoch"] for e in snap["epochs"]] == [1, 2, 3]
     assert all(e["val_loss"] is not None and 0 <= e["val_accuracy"] <= 1 for e in snap["epochs"])
@@ -94,6 +95,9 @@ def test_two_processes_complete_and_stream_into_snapshot_and_store(store):
     run_dir = Path(snap["info"]["run_dir"])
     with np.load(run_dir / "data.npz") as data:
         assert np.array_equal(data["X"], ds.x_train.numpy()) and np.array_equal(data["y"], ds.y_train.numpy())
+        assert np.array_equal(data["X_val"], ds.x_val.numpy()) and np.array_equal(data["y_val"], ds.y_val.numpy())
+    events = [json.loads(line) for line in (run_dir / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert events[0] == {**events[0], "event": "start", "total_steps": 15, "world_size": 2, "val_size": 60}
     from designer.training import load_checkpoint
 
     model = load_checkpoint(job.model_factory(), result["last_path"])
@@ -105,6 +109,40 @@ def test_two_processes_complete_and_stream_into_snapshot_and_store(store):
     assert [r["step"] for r in store.steps(snap["run_id"])] == list(range(1, 16))
     assert [r["val_accuracy"] for r in store.epochs(snap["run_id"])] == [e["val_accuracy"] for e in snap["epochs"]]
     assert processes_in(run_dir) == []
+    assert "terminate called" not in (run_dir / "torchrun.log").read_text()
+
+
+REGRESSION = {
+    "format": "netwright.design", "version": 1, "name": "tiny regression",
+    "input": {"shape": [8], "dtype": "float32"}, "task": {"kind": "regression"},
+    "layers": [{"type": "Linear", "out_features": 16}, {"type": "Tanh"}, {"type": "Linear", "out_features": 2}],
+}
+
+
+def test_the_app_s_optimizer_schedule_and_clipping_reach_train_py(tmp_path):
+    """SGD, a cosine schedule and clipping go to train.py; its lr per step is the app's; regression gives val_mae."""
+    from designer.training import schedule_lr
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(200, 8, generator=g)
+    y = torch.stack([x[:, 0] - x[:, 1], x[:, 2:4].sum(1)], 1)
+    ds = Dataset("pairs", "sums", (8,), "float32", {"kind": "regression"}, x[:160], y[:160], x[160:], y[160:])
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.05, optimizer="sgd", momentum=0.5, schedule="cosine",
+                         grad_clip=1.0, device="cpu")
+    manager = JobManager()
+    job = manager.get(launch_torchrun(REGRESSION, ds, config, 2, manager=manager, run_dir=tmp_path / "run"))
+    job.join(60)
+    snap = job.snapshot()
+    assert snap["status"] == "completed", snap["message"]
+    assert snap["info"]["notes"] == [] and "--grad-clip" in snap["info"]["command"]
+    total = snap["total_steps"]
+    assert total == 10 and [s[0] for s in snap["steps"]] == list(range(1, 11))  # 80 samples per process
+    epochs = [1 + i // 5 for i in range(total)]
+    assert [s[2] for s in snap["steps"]] == pytest.approx([schedule_lr(config, i, epochs[i], total) for i in range(total)])
+    assert all(e["val_mae"] > 0 and e["val_accuracy"] is None for e in snap["epochs"])
+    assert snap["result"]["val_mae"] == snap["epochs"][-1]["val_mae"]
+    assert snap["epochs"][-1]["val_loss"] < snap["epochs"][0]["val_loss"] or snap["epochs"][-1]["val_loss"] < 1.0
+    assert processes_in(tmp_path / "run") == []
 
 
 def test_stop_mid_run_ends_stopped_and_leaves_no_processes(store, tmp_path):
@@ -168,6 +206,25 @@ def test_stop_while_queued_cancels(tmp_path):
     assert job.snapshot()["status"] == "stopped" and not job.is_alive()
 
 
+def test_stop_while_writing_the_export_ends_stopped(tmp_path):
+    """A stop that comes while the files are being written ends the job before torchrun starts (no deadlock)."""
+    job = TorchrunJob("job-p", DESIGN, blobs(), TrainConfig(device="cpu"), 2, tmp_path)
+    prepare = job._prepare
+
+    def prepare_then_stop():
+        prepared = prepare()
+        job.stop()
+        return prepared
+
+    job._prepare = prepare_then_stop
+    job.start()
+    job.join(20)
+    assert not job.is_alive()
+    snap = job.snapshot()
+    assert snap["status"] == "stopped" and snap["message"] == "stopped before torchrun started", snap
+    assert job.pids() == [] and not (tmp_path / "torchrun.log").exists()
+
+
 def test_bad_values_raise_before_anything_starts(tmp_path):
     with pytest.raises(ConfigError, match="processes"):
         launch_torchrun(DESIGN, blobs(), TrainConfig(device="cpu"), 0, manager=JobManager(), run_dir=tmp_path)
@@ -182,8 +239,16 @@ def test_command_line():
     assert cmd[1:7] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "4", "train.py"]
     flags = dict(zip(cmd[7::2], cmd[8::2], strict=True))
     assert flags == {"--data": "data.npz", "--epochs": "2", "--batch-size": "32", "--lr": "0.01",
-                     "--weight-decay": "0.0", "--device": "cuda", "--amp": "bf16", "--seed": "3",
-                     "--val-fraction": "0.1", "--log-every": "1", "--out": "out", "--max-steps": "7"}
+                     "--optimizer": "adam", "--weight-decay": "0.0", "--schedule": "constant", "--device": "cuda",
+                     "--amp": "bf16", "--seed": "3", "--log-every": "1", "--out": "out", "--max-steps": "7"}
+    config = TrainConfig(optimizer="sgd", momentum=0.8, schedule="step", step_size=3, gamma=0.1, grad_clip=2.0,
+                         compile=True)
+    cmd = torchrun_command(config, 2, "cpu")
+    assert cmd[-1] == "--compile"
+    flags = dict(zip(cmd[7:-1:2], cmd[8:-1:2], strict=True))
+    assert {k: flags[k] for k in ("--optimizer", "--momentum", "--schedule", "--step-size", "--gamma",
+                                  "--grad-clip")} == {"--optimizer": "sgd", "--momentum": "0.8", "--schedule": "step",
+                                                      "--step-size": "3", "--gamma": "0.1", "--grad-clip": "2.0"}
     nodes = ["--nnodes", "2", "--node_rank", "0", "--master_addr", "10.0.0.1", "--master_port", "29500"]
     cmd = torchrun_command(config, 8, "cuda", extra_torchrun_args=nodes, extra_train_args=["--workers", "2"])
     assert "--standalone" not in cmd and cmd[5:13] == nodes and cmd[-2:] == ["--workers", "2"]
@@ -256,7 +321,8 @@ def test_cpu_processes_get_one_thread(tmp_path, monkeypatch):
     command, env, info = job._prepare()
     assert env["OMP_NUM_THREADS"] == "1" and "WORLD_SIZE" not in env and env["PYTHONUNBUFFERED"] == "1"
     assert {p.name for p in tmp_path.iterdir()} >= {"model.py", "train.py", "design.json", "data.npz"}
-    assert info["total_steps"] == 5 and os.fspath(tmp_path) == info["run_dir"]  # 81 samples per process: 1 batch of 64
+    assert info["total_steps"] == 5 and os.fspath(tmp_path) == info["run_dir"]  # 90 samples per process: 1 batch of 64
+    assert info["notes"] == [] and "--val-fraction" not in command
 
 
 def test_page_start_with_two_processes_launches_torchrun(tmp_path, monkeypatch):

@@ -98,12 +98,13 @@ register(LayerSpec(
     type="Permute", family="reshape", help="Reorders dimensions, batch included (dims[0] is 0).",
     params=(P("dims", "ints", [0, 2, 1], "The new order of all dimensions, batch first.", min_items=2, item_min=0,
               required=True, key=True),),
-    input_dtype="any", check=_permute_check, label_fn=lambda v: size_text(v["dims"]).replace("×", ","),
+    input_dtype="any", positional=("dims",), check=_permute_check, label_fn=lambda v: size_text(v["dims"]).replace("×", ","),
 ))
 register(LayerSpec(
     type="Reshape", family="reshape", help="Reshapes each sample (batch excluded); one size may be -1.",
     params=(P("shape", "ints", [-1], "The new sample shape.", min_items=1, required=True, key=True),),
-    input_dtype="any", check=lambda shape, v: _product_check(math.prod(shape), v["shape"], "shape"),
+    input_dtype="any", positional=("shape",),
+    check=lambda shape, v: _product_check(math.prod(shape), v["shape"], "shape"),
     label_fn=lambda v: size_text(v["shape"]),
 ))
 register(LayerSpec(
