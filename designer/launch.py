@@ -48,7 +48,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from designer.training import ConfigError, RunResult, TrainConfig
+from designer.training import ConfigError, JobBase, RunResult, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def error_summary(text: str, returncode: int | None = None, limit: int = 400) ->
 # --------------------------------------------------------------------------- the job
 
 
-class TorchrunJob:
+class TorchrunJob(JobBase):
     """The exported train.py under torchrun with `processes` processes; the page polls `snapshot()`.
 
     The run folder holds the export, data.npz, out/ (metrics.jsonl, model.safetensors) and
@@ -271,35 +271,20 @@ class TorchrunJob:
                  poll_s: float = 0.2, on_done: Callable[[TorchrunJob], None] | None = None) -> None:
         if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
             raise ConfigError(f"processes must be a whole number of at least 1; received {processes!r}")
-        self.job_id = job_id
+        super().__init__(job_id, dataset, config, store, run_id, on_done)
         self.design = copy.deepcopy(design)
-        self.dataset = dataset
-        self.config = config
         self.processes = processes
         self.run_dir = Path(run_dir)
-        self.store = store
-        self.run_id = run_id
         self.model_factory = model_factory
         self.extra_torchrun_args = [str(a) for a in extra_torchrun_args]
         self.extra_train_args = [str(a) for a in extra_train_args]
         self.log_every = log_every
         self.kill_after = kill_after
         self.poll_s = poll_s
-        self.on_done = on_done
         self.log_path = self.run_dir / LOG_NAME
         self.metrics_path = self.run_dir / "out" / "metrics.jsonl"
-        self._lock = threading.Lock()
-        self._steps: list[tuple[int, float, float]] = []
-        self._epochs: list[dict[str, Any]] = []
-        self._state: dict[str, Any] = {
-            "job_id": job_id, "run_id": run_id, "status": "queued", "step": 0, "total_steps": None,
-            "epoch": 0, "samples_per_s": None, "eta_s": None, "message": "", "result": None,
-            "device": None, "info": None,
-        }
-        self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen | None = None
         self._workers: dict[int, str] = {}  # torchrun's descendants seen so far: {pid: start time}
-        self._stop_requested = False
         self._stop_time: float | None = None
         self._recorder: Any = None
         self._end: dict[str, Any] | None = None  # train.py's end event
@@ -308,11 +293,6 @@ class TorchrunJob:
         self._world = processes
 
     # ---- the TrainingJob surface
-
-    @property
-    def status(self) -> str:
-        with self._lock:
-            return self._state["status"]
 
     def start(self) -> None:
         """Start the thread (once); it writes the files, launches torchrun and tails the metrics."""
@@ -340,26 +320,6 @@ class TorchrunJob:
                 self.on_done(self)
         elif proc is not None:
             self._terminate(proc, signal.SIGTERM)
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def set_queue_message(self, message: str) -> None:
-        with self._lock:
-            if self._state["status"] == "queued":
-                self._state["message"] = message
-
-    def snapshot(self) -> dict[str, Any]:
-        """A copy of the job's state, safe to read from any thread (TrainingJob.snapshot's keys)."""
-        with self._lock:
-            snap = dict(self._state)
-            snap["steps"] = list(self._steps)
-            snap["epochs"] = [dict(e) for e in self._epochs]
-        return snap
 
     def pids(self) -> list[int]:
         """torchrun's pid and its workers' seen so far (they may have ended)."""
@@ -668,13 +628,6 @@ class TorchrunJob:
                 self._state["samples_per_s"] = result.samples_per_s
         if self.on_done:
             self.on_done(self)
-
-    def _finish_store(self, result: RunResult) -> None:
-        if self.store is not None and self.run_id is not None:
-            try:
-                self.store.finish(self.run_id, result.to_dict())
-            except Exception:
-                log.exception("could not record the end of run %s", self.run_id)
 
 
 # --------------------------------------------------------------------------- the page's entry point

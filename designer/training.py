@@ -1039,23 +1039,20 @@ class _JobProgress(Callback):
                                      "val_accuracy": val_accuracy, "val_mae": val_mae})
 
 
-class TrainingJob:
-    """One training run in a background thread; the page polls `snapshot()`.
+class JobBase:
+    """What every background job shares with the page: its progress state under one lock.
 
-    The thread builds the model from `model_factory`, trains, and (with a RunStore) records
-    the metrics in batches. It never touches Streamlit.
+    TrainingJob (the in-app trainer) and designer.launch.TorchrunJob (train.py under torchrun)
+    fill it in; the page only ever reads `snapshot()`.
     """
 
-    def __init__(self, job_id: str, model_factory: ModelOrFactory, dataset: Any, config: TrainConfig,
-                 store: Any = None, run_id: int | None = None, callbacks: Iterable[Callback] = (),
-                 on_done: Callable[[TrainingJob], None] | None = None) -> None:
+    def __init__(self, job_id: str, dataset: Any, config: TrainConfig, store: Any = None,
+                 run_id: int | None = None, on_done: Callable[[Any], None] | None = None) -> None:
         self.job_id = job_id
-        self.model_factory = model_factory
         self.dataset = dataset
         self.config = config
         self.store = store
         self.run_id = run_id
-        self.extra_callbacks = list(callbacks)
         self.on_done = on_done
         self._lock = threading.Lock()
         self._steps: list[tuple[int, float, float]] = []
@@ -1065,15 +1062,57 @@ class TrainingJob:
             "epoch": 0, "samples_per_s": None, "eta_s": None, "message": "", "result": None,
             "device": None, "info": None,
         }
-        self._t_start = time.perf_counter()
         self._thread: threading.Thread | None = None
-        self._trainer: Trainer | None = None
         self._stop_requested = False
 
     @property
     def status(self) -> str:
         with self._lock:
             return self._state["status"]
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def set_queue_message(self, message: str) -> None:
+        with self._lock:
+            if self._state["status"] == "queued":
+                self._state["message"] = message
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the job's state, safe to read from any thread."""
+        with self._lock:
+            snap = dict(self._state)
+            snap["steps"] = list(self._steps)
+            snap["epochs"] = [dict(e) for e in self._epochs]
+        return snap
+
+    def _finish_store(self, result: RunResult) -> None:
+        if self.store is not None and self.run_id is not None:
+            try:
+                self.store.finish(self.run_id, result.to_dict())
+            except Exception:
+                log.exception("could not record the end of run %s", self.run_id)
+
+
+class TrainingJob(JobBase):
+    """One training run in a background thread; the page polls `snapshot()`.
+
+    The thread builds the model from `model_factory`, trains, and (with a RunStore) records
+    the metrics in batches. It never touches Streamlit.
+    """
+
+    def __init__(self, job_id: str, model_factory: ModelOrFactory, dataset: Any, config: TrainConfig,
+                 store: Any = None, run_id: int | None = None, callbacks: Iterable[Callback] = (),
+                 on_done: Callable[[TrainingJob], None] | None = None) -> None:
+        super().__init__(job_id, dataset, config, store, run_id, on_done)
+        self.model_factory = model_factory
+        self.extra_callbacks = list(callbacks)
+        self._t_start = time.perf_counter()
+        self._trainer: Trainer | None = None
 
     def start(self) -> None:
         """Start the thread (once)."""
@@ -1103,26 +1142,6 @@ class TrainingJob:
             if self.on_done:
                 self.on_done(self)
 
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def set_queue_message(self, message: str) -> None:
-        with self._lock:
-            if self._state["status"] == "queued":
-                self._state["message"] = message
-
-    def snapshot(self) -> dict[str, Any]:
-        """A copy of the job's state, safe to read from any thread."""
-        with self._lock:
-            snap = dict(self._state)
-            snap["steps"] = list(self._steps)
-            snap["epochs"] = [dict(e) for e in self._epochs]
-        return snap
-
     def _callbacks(self) -> list[Callback]:
         callbacks: list[Callback] = [_JobProgress(self), *self.extra_callbacks]
         if self.store is not None and self.run_id is not None:
@@ -1150,13 +1169,6 @@ class TrainingJob:
                 self._state["samples_per_s"] = result.samples_per_s
         if self.on_done:
             self.on_done(self)
-
-    def _finish_store(self, result: RunResult) -> None:
-        if self.store is not None and self.run_id is not None:
-            try:
-                self.store.finish(self.run_id, result.to_dict())
-            except Exception:
-                log.exception("could not record the end of run %s", self.run_id)
 
 
 class JobManager:
