@@ -25,6 +25,10 @@ from designer.registry import LayerSpec, get_spec
 
 Shape = tuple[int, ...]
 _FLOAT, _INT = "float32", "int64"
+# Nodes walked in Repeat copies after the first. A Repeat's copies are walked one by one while each gets a new
+# input shape (a ConvTranspose that grows the length), and each new shape is a fresh layer run on `meta`: without
+# a budget, Repeat × 1000 of Repeat × 50 of such a body takes minutes. Real designs need a few dozen.
+MAX_COPY_WALKS = 2_000
 
 
 @dataclass
@@ -153,6 +157,9 @@ class _Walk:
         self.trainable = 0
         self.checked: set[str] = set()
         self.walks: dict[str, int] = {}  # path -> times the node is placed (Repeat copies, nested ones multiplied)
+        self.walked = 0  # nodes walked so far
+        self.copy_walks = 0  # of which in Repeat copies after the first (against MAX_COPY_WALKS)
+        self.at_node: dict[str, Issue] = {}  # limit issues that belong to a node (a Repeat placing too many layers)
 
     def row_for(self, path: str, node: dict, depth: int) -> NodeInfo:
         row = self.rows.get(path)
@@ -191,6 +198,8 @@ class _Walk:
             self.checked.add(path)
             for issue in check_node(node, path):
                 self.fail(row, issue)
+            if path in self.at_node:
+                self.fail(row, self.at_node[path])
         spec = get_spec(node["type"]) if isinstance(node, dict) and isinstance(node.get("type"), str) else None
         if spec is None or row.errors or shape is None:
             self.mark_unreached(node, path, depth)
@@ -198,6 +207,7 @@ class _Walk:
         values = spec.values(node)
         row.input_shape = shape
         self.walks[path] = self.walks.get(path, 0) + 1
+        self.walked += 1
         if spec.is_block:
             return self.walk_block(node, spec, values, path, shape, dtype, depth, row)
         return self.walk_leaf(node, spec, values, path, shape, dtype, row)
@@ -284,10 +294,11 @@ class _Walk:
         """Copies in a row; once a copy's input repeats the previous one's, the rest are the same again."""
         body = node.get("body", [])
         prev_in = None
+        body_rows: list[NodeInfo] | None = None  # known after the first copy (every body row exists then)
         for k in range(times):
             if (shape, dtype) == prev_in and inst.copies:
                 remaining = times - k
-                for r in self._body_rows(path):
+                for r in body_rows or ():
                     per_copy = r._last_copy  # type: ignore[attr-defined]
                     r.params += per_copy[0] * remaining
                     r.flops += per_copy[1] * remaining
@@ -296,9 +307,21 @@ class _Walk:
                 self.trainable += _sum_list(inst.copies[-1], "params") * remaining
                 inst.copies.extend([inst.copies[-1]] * remaining)
                 break
-            before = {r.path: (r.params, r.flops, self.walks.get(r.path, 0)) for r in self._body_rows(path)}
+            if k and self.copy_walks > MAX_COPY_WALKS:
+                self.fail(self.rows[path], Issue(
+                    f"{path}.times", f"Repeat × {times:,}: its copies get a new input shape each time, so each is "
+                    f"checked apart, and past {MAX_COPY_WALKS:,} such layer checks the analysis stops (at copy {k + 1:,})",
+                    "lower times, or make the body keep its input shape"))
+                return None, dtype
+            rows = body_rows if body_rows is not None else self._body_rows(path)
+            before = {r.path: (r.params, r.flops, self.walks.get(r.path, 0)) for r in rows}
+            walked = self.walked
             copy_insts, out, out_dtype = self.walk_list(body, f"{path}.body", shape, dtype, depth + 1)
-            for r in self._body_rows(path):
+            if k:
+                self.copy_walks += self.walked - walked
+            if body_rows is None:
+                body_rows = self._body_rows(path)
+            for r in body_rows:
                 p0, f0, w0 = before.get(r.path, (0, 0, 0))
                 w = self.walks.get(r.path, 0)
                 r._last_copy = (r.params - p0, r.flops - f0, w - w0)  # type: ignore[attr-defined]
@@ -378,7 +401,9 @@ def analyze(design: dict[str, Any]) -> Analysis:
     """Analyse a design. Never raises on a design's content: problems come back as errors."""
     walk = _Walk()
     errors = check_document(design) if isinstance(design, dict) else [Issue("", "a design is a JSON object", None)]
-    errors += limit_issues(design) if isinstance(design, dict) else []
+    limits = limit_issues(design) if isinstance(design, dict) else []
+    walk.at_node = {i.path.removesuffix(".times"): i for i in limits if i.path.endswith(".times")}
+    errors += [i for i in limits if not i.path.endswith(".times")]
     walk.errors.extend(errors)
     inp = design.get("input") if isinstance(design, dict) else None
     shape = dtype = None
@@ -388,6 +413,7 @@ def analyze(design: dict[str, Any]) -> Analysis:
     tree = out = out_dtype = None
     if isinstance(layers, list) and not any(e.path == "layers" for e in errors):
         tree, out, out_dtype = walk.walk_list(layers, "layers", shape, dtype, 0)
+    walk.errors.extend(i for i in walk.at_node.values() if i not in walk.errors)  # a Repeat the walk never reached
     rows = list(walk.rows.values())
     total_params = sum(r.params for r in rows if r.depth == 0)
     total_flops = sum(r.flops for r in rows if r.depth == 0)

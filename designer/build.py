@@ -12,6 +12,7 @@ import unicodedata
 from collections import Counter, OrderedDict
 from typing import Any
 
+import torch
 from torch import nn
 
 from designer import modules
@@ -41,6 +42,32 @@ class BuildError(ValueError):
         first = errors[0] if errors else None
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         super().__init__(f"the design has errors: {first}{more}")
+
+
+class ModelTooLarge(BuildError):
+    """The network's parameters alone would not fit in the free memory of the device it is built on."""
+
+    def __init__(self, issue: Issue):
+        super().__init__([issue])
+        self.args = (str(issue),)
+
+
+def check_fits(analysis: Analysis) -> None:
+    """Refuse to build a network whose float32 parameters exceed the free memory of the device it would be
+    built on (a design may ask for 10^12 parameters: analysis on `meta` is free, allocating them is not).
+    Building under `torch.device("meta")` is always allowed."""
+    device = torch.empty(0).device  # honours `with torch.device(...)` and torch.set_default_device
+    if device.type == "meta":
+        return
+    from designer.training import available_memory, format_bytes
+
+    need = analysis.params * 4
+    free = available_memory(device)
+    if free is not None and need > free:
+        raise ModelTooLarge(Issue(
+            "layers", f"the network's {analysis.params:,} parameters need {format_bytes(need)} as float32, but "
+            f"{format_bytes(free)} is free on {device.type}: building it would exhaust the memory",
+            "make the largest layers smaller (the summary lists each layer's parameters)"))
 
 
 def sanitize_identifier(text: str, fallback: str = "layer") -> str:
@@ -136,5 +163,6 @@ def build_model(design: dict[str, Any], analysis: Analysis | None = None) -> nn.
     analysis = analysis or analyze(design)
     if not analysis.valid or analysis.tree is None:
         raise BuildError(analysis.errors)
+    check_fits(analysis)
     names = attribute_names(analysis.tree)
     return nn.Sequential(OrderedDict((n, build_instance(i)) for n, i in zip(names, analysis.tree)))

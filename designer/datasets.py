@@ -14,6 +14,7 @@ import csv
 import gzip
 import importlib.util
 import io
+import math
 import os
 import re
 import zipfile
@@ -836,9 +837,32 @@ def dataset_from_npz(
     return _make_dataset(name, f"uploaded arrays {label}", x, y, task, classes, n_val)
 
 
+def _npz_declared_bytes(npz: Any, key: str) -> int | None:
+    """The bytes an .npz member's header says its array takes (None when the header cannot be read here).
+
+    A few hundred bytes can claim a shape of 10^13 elements, and NumPy allocates what the header claims
+    before it reads the data: the claim is checked first."""
+    fmt = np.lib.format
+    try:
+        with npz.zip.open(f"{key}.npy") as f:
+            version = fmt.read_magic(f)
+            reader = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+            if reader is None:
+                return None
+            shape, _, dtype = reader(f)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+        return None
+    return math.prod(shape) * dtype.itemsize
+
+
 def _npz_array(npz: Any, key: str, label: str) -> np.ndarray:
+    declared = _npz_declared_bytes(npz, key)
+    if declared is not None and declared > MAX_ARRAY_BYTES:
+        raise DataError(f"{label}: array '{key}' says it takes {declared} bytes, more than the {MAX_ARRAY_BYTES} allowed")
     try:
         return npz[key]
+    except MemoryError:  # a header whose claim the check above could not read
+        raise DataError(f"{label}: array '{key}' is larger than this machine's memory") from None
     except ValueError as e:
         if "allow_pickle" in str(e) or "Object arrays" in str(e):
             raise DataError(
@@ -855,6 +879,8 @@ def _npz_features(x: np.ndarray, key: str, label: str) -> np.ndarray:
         raise DataError(f"{label}: '{key}' is a single value; it needs one row per sample")
     if x.ndim == 1:
         x = x[:, None]  # one number per sample
+    if 0 in x.shape[1:]:
+        raise DataError(f"{label}: '{key}' has shape {x.shape}: each sample is empty; it needs at least one value")
     if x.dtype.kind in "iu":
         if x.size and x.min() < 0:
             raise DataError(

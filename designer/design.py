@@ -29,6 +29,9 @@ MAX_NODES = 5_000
 MAX_DEPTH = 24
 MAX_INPUT_ELEMENTS = 1 << 28
 MAX_INPUT_RANK = 4
+# Layers the network places, Repeat copies counted (a Repeat inside a Repeat multiplies): what building the
+# model makes. The per-Repeat bound alone would let three nested Repeats of 1,000 place a billion modules.
+MAX_PLACED = 20_000
 # JSON nesting a design can need: 3 levels per block (Parallel: node, branches, branch) plus a few. Deeper files are
 # refused at load, so later deep copies (edits, undo) and reprs never meet Python's recursion limit.
 MAX_JSON_DEPTH = 3 * MAX_DEPTH + 24
@@ -354,6 +357,30 @@ def count_nodes(doc: dict[str, Any]) -> tuple[int, int]:
     return count, deepest
 
 
+def _placed(nodes: Any, path: str, found: list[Issue]) -> int:
+    """Layers a node list places, Repeat copies counted; notes the innermost Repeat that places too many.
+
+    Only called within the node and depth limits, so the recursion is at most MAX_DEPTH deep."""
+    total = 0
+    for i, node in enumerate(nodes if isinstance(nodes, list) else []):
+        node_path = f"{path}[{i}]"
+        inner = 0
+        if isinstance(node, dict):
+            for suffix, children in child_slots(node):
+                inner += _placed(children, f"{node_path}.{suffix}", found)
+            times = node.get("times")
+            spec = get_spec("Repeat")
+            if node.get("type") == "Repeat" and spec is not None and spec.param("times").check(times) is None:
+                inner *= times  # an invalid count is reported as such, and counts once here
+                if inner > MAX_PLACED and not found:
+                    found.append(Issue(f"{node_path}.times",
+                                       f"Repeat × {times:,} places {inner:,} layers (its copies, and their copies "
+                                       f"of inner Repeats); a network may place at most {MAX_PLACED:,}",
+                                       "lower times (a Repeat inside a Repeat multiplies)"))
+        total += 1 + inner
+    return total
+
+
 def limit_issues(doc: dict[str, Any]) -> list[Issue]:
     """The bounds on how big a design may be."""
     count, deepest = count_nodes(doc)
@@ -361,6 +388,13 @@ def limit_issues(doc: dict[str, Any]) -> list[Issue]:
         return [Issue("layers", f"the design has more than {MAX_NODES:,} nodes", "use Repeat for repeated blocks")]
     if deepest > MAX_DEPTH:
         return [Issue("layers", f"blocks nest more than {MAX_DEPTH} levels deep", "flatten the nesting")]
+    found: list[Issue] = []
+    placed = _placed(doc.get("layers"), "layers", found)
+    if found:
+        return found
+    if placed > MAX_PLACED:
+        return [Issue("layers", f"the network places {placed:,} layers (Repeat copies counted); "
+                      f"a network may place at most {MAX_PLACED:,}", "lower the Repeat counts")]
     return []
 
 

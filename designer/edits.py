@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from designer.design import format_path, get_at, parse_path
+from designer.design import MAX_DEPTH, MAX_JSON_DEPTH, _too_deep, format_path, get_at, limit_issues, parse_path
 from designer.registry import get_spec
 
 
@@ -122,6 +122,8 @@ def duplicate_node(design: dict, path: str) -> dict:
 
 def move_node(design: dict, path: str, slot: str, index: int) -> dict:
     """Move the node at `path` to position `index` of `slot` (index counted before the node leaves)."""
+    if not isinstance(path, str) or not isinstance(slot, str):
+        raise EditError(f"a move names a node path and a slot, got {path!r:.60} and {slot!r:.60}")
     if slot == path or slot.startswith(path + ".") or slot.startswith(path + "["):
         raise EditError(f"cannot move {path} into itself")
     out = _copy(design)
@@ -266,8 +268,26 @@ def apply_fix(design: dict, path: str, index: int = 0) -> dict:
     return apply_action(design, fixable[index].action)
 
 
+def _within_limits(before: dict, after: dict) -> dict:
+    """Refuse an edit that takes the design past the limits a design file is held to (nodes, nesting, layers
+    placed by Repeats, JSON depth): what the editor makes must export to a file that imports again."""
+    if after is before:
+        return after
+    if _too_deep(after, MAX_JSON_DEPTH):
+        raise EditError(f"that would nest the design too deeply (more than {MAX_DEPTH} levels of blocks); "
+                        "the edit was not made")
+    issues = limit_issues(after)
+    if issues and not limit_issues(before):
+        raise EditError(f"{issues[0].message}; the edit was not made")
+    return after
+
+
 def apply_action(design: dict, action: dict[str, Any]) -> dict:
     """Apply one editor action (the component's and the fixes' protocol); "select" changes nothing."""
+    return _within_limits(design, _apply_action(design, action))
+
+
+def _apply_action(design: dict, action: dict[str, Any]) -> dict:
     if not isinstance(action, dict):
         raise EditError(f"an action is an object with an op, got {action!r:.60}")
     op = action.get("op")

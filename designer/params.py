@@ -26,6 +26,11 @@ def describe_value(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _bound_text(bound: float) -> str:
+    """1048576 -> "1,048,576" (not "1.04858e+06", which `:g` gives), 0.5 -> "0.5"."""
+    return f"{int(bound):,}" if float(bound).is_integer() else f"{bound:g}"
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One constructor parameter of a layer: what it is, what it may be, and what it defaults to.
@@ -78,9 +83,9 @@ class ParamSpec:
         if isinstance(value, float) and not math.isfinite(value):
             return f"must be a finite number, got {describe_value(value)}"
         if lo is not None and value < lo:
-            return f"must be at least {lo:g}, got {describe_value(value)}"
+            return f"must be at least {_bound_text(lo)}, got {describe_value(value)}"
         if hi is not None and value > hi:
-            return f"must be at most {hi:g}, got {describe_value(value)}"
+            return f"must be at most {_bound_text(hi)}, got {describe_value(value)}"
         return None
 
     def check(self, value: Any) -> str | None:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from designer.store import SqliteStore
+from designer.store import SqliteStore, storable_text
 from designer.training import Callback, RunResult
 
 ACTIVE = ("running", "queued")
@@ -121,7 +121,7 @@ class RunStore(SqliteStore):
             cur = db.execute(
                 "INSERT INTO runs (name, dataset, device, status, design, config, owner, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (str(name), dataset, device, status, json.dumps(design), json.dumps(config), self._owner,
+                (storable_text(str(name)), dataset, device, status, json.dumps(design), json.dumps(config), self._owner,
                  time.time()))
             run_id = int(cur.lastrowid)
             directory = (config or {}).get("checkpoint_dir") or str(self.checkpoint_dir(run_id))

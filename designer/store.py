@@ -153,7 +153,21 @@ def count_layers(nodes: Any) -> int:
 def _dumps(design: dict) -> str:
     if not isinstance(design, dict):
         raise TypeError(f"a design must be a dict; received {type(design).__name__}")
-    return json.dumps(design, ensure_ascii=False)
+    text = json.dumps(design, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800" in a file): SQLite cannot keep it unescaped
+        text = json.dumps(design)
+    return text
+
+
+def storable_text(text: str) -> str:
+    """Text SQLite can keep: a lone surrogate (a name read from "\\ud800") becomes its escape."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class DesignStore(SqliteStore):
@@ -180,7 +194,7 @@ class DesignStore(SqliteStore):
         """Save under a name (the same name overwrites, keeping its id); returns the id."""
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"a design needs a non-empty name; received {name!r}")
-        name = name.strip()
+        name = storable_text(name.strip())
         text, now = _dumps(design), time.time()
         with self._tx() as db:
             db.execute("INSERT INTO designs (name, design, n_layers, created_at, updated_at) "
