@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components import charts
+from components import charts, train_view
 from components import state as S
-from components import train_view
 from designer.templates import load_template
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
