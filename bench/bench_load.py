@@ -11,6 +11,12 @@ The same server first serves one session alone, then N at once: the printed rati
 round trip with N sessions over the p95 with one, measured in the same run.
 
     .venv/bin/python bench/bench_load.py --sessions 10 --trainers 2
+    .venv/bin/python bench/bench_load.py --sessions 10 --server-arg=--runner.postScriptGC=false
+
+`--server-arg` passes options to `streamlit run`, to compare a server setting within one command. Failed
+sessions say at which step they stopped and what the server's autosave for them holds (an edit the
+server applied but the page never showed); NETWRIGHT_LOAD_SHOTS=DIR keeps a screenshot of each,
+NETWRIGHT_LOAD_LOG=FILE the server's output.
 
 Needs Playwright for Python and a Chromium (/usr/bin/chromium, $CHROMIUM_PATH or on PATH); nothing is
 downloaded. tests/test_load.py runs a smaller load through `measure()`.

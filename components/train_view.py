@@ -100,7 +100,9 @@ def _choose_dataset(design: dict):
     inp = design.get("input") or {}
     fitting = next((r["name"] for r in rows if list(r["input"]["shape"]) == list(inp.get("shape", []))
                     and r["input"]["dtype"] == inp.get("dtype", "float32")), names[0])
-    choice = st.selectbox("Dataset", options, index=options.index(fitting), key=_SOURCE,
+    # Keyed by the design's input, so a design with another input gets the dataset that fits it proposed afresh.
+    signature = f"{'x'.join(map(str, inp.get('shape', [])))}:{inp.get('dtype', 'float32')}"
+    choice = st.selectbox("Dataset", options, index=options.index(fitting), key=f"{_SOURCE}:{signature}",
                           format_func=lambda n: n if n == "upload my data" else
                           f"{n} · {'×'.join(map(str, next(r for r in rows if r['name'] == n)['input']['shape']))}")
     if choice != "upload my data":
@@ -233,12 +235,12 @@ def render_train(design: dict) -> None:
         if c2.button("■ Stop", disabled=not active, key="train_stop", width="stretch"):
             job_manager().stop(state[S.JOB_ID])
     with right:
-        live_panel()
+        # Poll every second only while a run is queued or running: an idle session costs nothing.
+        st.fragment(live_panel, run_every=1.0 if active else None)()
 
 
-@st.fragment(run_every=1.0)
 def live_panel() -> None:
-    """Redrawn every second from the job's snapshot (cheap: copies of small lists)."""
+    """The run's progress and charts, redrawn from the job's snapshot (cheap: copies of small lists)."""
     job_id = st.session_state.get(S.JOB_ID)
     job = job_manager().get(job_id) if job_id else None
     if job is None:

@@ -27,7 +27,7 @@ def test_short_run_from_the_page_ends_and_is_kept():
     S.init_state(at.session_state, load_template("mlp_signals"))
     at.run()
     assert not at.exception
-    assert at.selectbox(key="train_source").value == "signals"  # the dataset that fits is proposed
+    assert at.selectbox(key="train_source:64:float32").value == "signals"  # the dataset that fits is proposed
     at.number_input(key="tr_epochs").set_value(2)
     at.number_input(key="tr_batch").set_value(256)
     at.run()
