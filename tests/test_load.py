@@ -18,6 +18,7 @@ Marked e2e: skipped without Playwright or Chromium, except under CI=true, where 
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import time
 
@@ -53,9 +54,11 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
     _require_browser()
     home = tmp_path_factory.mktemp("load")
     started = time.perf_counter()
-    with serve_app(home) as url:
-        result = measure(url, home / "netwright.db", SESSIONS, TRAINERS, RENAMES, timeout_s=WAIT_S, stagger_s=0.5,
-                         deadline_s=PHASE_S)
+    with serve_app(home) as url, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        # In a thread of its own: measure() runs asyncio, and this worker may already hold the sync
+        # Playwright of the other browser tests (its event loop runs on this thread).
+        result = pool.submit(measure, url, home / "netwright.db", SESSIONS, TRAINERS, RENAMES, timeout_s=WAIT_S,
+                             stagger_s=0.5, deadline_s=PHASE_S).result()
     print(f"\n{report(result)}\n(load test {time.perf_counter() - started:.0f}s)")
     return result
 
