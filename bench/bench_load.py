@@ -16,7 +16,6 @@ round trip with N sessions over the p95 with one, measured in the same run.
 `--server-arg` passes options to `streamlit run`, to compare a server setting within one command. Failed
 sessions say at which step they stopped and what the server's autosave for them holds (an edit the
 server applied but the page never showed); NETWRIGHT_LOAD_SHOTS=DIR keeps a screenshot of each,
-NETWRIGHT_LOAD_LOG=FILE the server's output.
 
 Needs Playwright for Python and a Chromium (/usr/bin/chromium, $CHROMIUM_PATH or on PATH); nothing is
 downloaded. tests/test_load.py runs a smaller load through `measure()`.
@@ -30,19 +29,17 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.streamlit_server import serve_streamlit  # noqa: E402
 
 MAX_SESSIONS = 20
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -60,52 +57,13 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve_app(home: Path, timeout: float = 120.0, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
+def serve_app(home: Path, timeout: float = 120.0, extra_args: tuple[str, ...] = ()) -> contextlib.AbstractContextManager[str]:
     """`streamlit run app.py` on a free localhost port with its own database under `home`; yields the URL.
 
     `extra_args` go to `streamlit run` (e.g. "--runner.postScriptGC=false")."""
-    port = _free_port()
-    env = {**os.environ, "NETWRIGHT_DB": str(home / "netwright.db"), "NETWRIGHT_DATA_DIR": str(home / "data"),
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-           "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
-           "--server.address=127.0.0.1", f"--server.port={port}", "--server.fileWatcherType=none",
-           "--server.runOnSave=false", "--browser.gatherUsageStats=false", "--global.developmentMode=false",
-           *extra_args]
-    keep = os.environ.get("NETWRIGHT_LOAD_LOG")  # a file to keep the server's output in
-    log = open(keep, "w+b") if keep else tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"streamlit exited with {proc.returncode}: {log.read()[-3000:].decode(errors='replace')}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not answer on {url} within {timeout:.0f}s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        log.close()
+    env = {"NETWRIGHT_DB": str(home / "netwright.db"), "NETWRIGHT_DATA_DIR": str(home / "data"),
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return serve_streamlit(ROOT / "app.py", *extra_args, timeout=timeout, env=env)
 
 
 @dataclass
