@@ -109,7 +109,7 @@ def render_errors() -> None:
     """Every error of the design, each with its path and, where analysis has one, a Fix button."""
     analysis = S.analysis_of(st.session_state[S.DESIGN])
     if analysis.valid:
-        st.success(f"Valid · {analysis.params:,} parameters", icon="✅")
+        st.success(f"Valid · {analysis.params:,} parameters", icon=":material/check_circle:")
         return
     with st.container(border=True):
         st.markdown(f"##### {len(analysis.errors)} error(s)")
