@@ -41,7 +41,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -264,6 +263,8 @@ class TorchrunJob(JobBase):
     torchrun.log. With a RunStore and run_id the metrics and the end are recorded there too.
     """
 
+    start_message = "writing the export and the data"
+
     def __init__(self, job_id: str, design: dict, dataset: Any, config: TrainConfig, processes: int,
                  run_dir: str | os.PathLike, store: Any = None, run_id: int | None = None,
                  model_factory: Callable[[], Any] | None = None, extra_torchrun_args: Sequence[str] = (),
@@ -293,15 +294,6 @@ class TorchrunJob(JobBase):
         self._world = processes
 
     # ---- the TrainingJob surface
-
-    def start(self) -> None:
-        """Start the thread (once); it writes the files, launches torchrun and tails the metrics."""
-        with self._lock:
-            if self._thread is not None or self._stop_requested:
-                return
-            self._state.update(status="running", message="writing the export and the data")
-            self._thread = threading.Thread(target=self._run, name=f"netwright-torchrun-{self.job_id}", daemon=True)
-        self._thread.start()
 
     def stop(self) -> None:
         """SIGTERM to torchrun and its workers now, SIGKILL to what is left `kill_after` seconds later."""

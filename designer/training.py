@@ -1065,10 +1065,25 @@ class JobBase:
         self._thread: threading.Thread | None = None
         self._stop_requested = False
 
+    start_message = "starting"  # what the snapshot says while the thread sets up
+
     @property
     def status(self) -> str:
         with self._lock:
             return self._state["status"]
+
+    def start(self) -> None:
+        """Start the job's thread (once); a job stopped while queued never starts."""
+        with self._lock:
+            if self._thread is not None or self._stop_requested:
+                return
+            self._state.update(status="running", message=self.start_message)
+            name = f"netwright-{type(self).__name__}-{self.job_id}"
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        raise NotImplementedError
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -1113,17 +1128,6 @@ class TrainingJob(JobBase):
         self.extra_callbacks = list(callbacks)
         self._t_start = time.perf_counter()
         self._trainer: Trainer | None = None
-
-    def start(self) -> None:
-        """Start the thread (once)."""
-        with self._lock:
-            if self._thread is not None:
-                return
-            if self._stop_requested:  # stopped while queued: nothing to run
-                return
-            self._state.update(status="running", message="starting")
-            self._thread = threading.Thread(target=self._run, name=f"netwright-train-{self.job_id}", daemon=True)
-        self._thread.start()
 
     def stop(self) -> None:
         """Stop the run (or cancel it while queued); the snapshot says 'stopped' soon after."""
