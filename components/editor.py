@@ -6,13 +6,20 @@ module owns the two ends of the wire:
 Python -> browser: one JSON payload, made by :func:`build_payload`::
 
     {"design": {...}, "rows": {"<path>": {"output_shape", "params", "status", "label",
-     "family", "errors": [{"message", "fix"}]}}, "input": {"shape", "dtype"},
-     "output_shape": [...] | None, "catalogue": [{"type", "family", "help"}],
-     "families": {"<family>": {"label", "fill", "accent"}}, "selected": "<path>" | None}
+     "family", "errors": [{"message", "fix", "action"}]}}, "input": {"shape", "dtype"},
+     "output_shape": [...] | None, "catalogue": [{"type", "family", "help", "node"}],
+     "families": {"<family>": {"label", "fill", "accent"}}, "selected": "<path>" | None,
+     "wrap": {"<block>": <wrapper node, the selection as [{"__selection__": true}]>},
+     "ack": {"client", "seq"}, "history": {"can_undo", "can_redo"},
+     "summary": {"valid", "errors", "params"}}
 
-Browser -> Python: one action dict per user gesture, sent as the trigger value ``action``
-(it reads as the dict for exactly one script run, then ``None``). See :func:`editor` for the
-actions and how their ``slot``/``index`` are to be read.
+``catalogue[].node`` and ``wrap`` are the server's own templates (designer.edits), so the
+browser's optimistic copy of an insert or a wrap equals what the server then makes.
+
+Browser -> Python: the trigger value ``action``, ``{"op": "batch", "client", "actions": [...]}``:
+every action the browser has not seen confirmed yet, each with its ``seq``. The server applies
+the ones past ``ack.seq`` (components.state.do_batch) and confirms them in the next payload.
+See :func:`editor` for the actions and how their ``slot``/``index`` are to be read.
 """
 
 from __future__ import annotations
@@ -26,7 +33,10 @@ from typing import Any
 
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "editor"
 COMPONENT_NAME = "netwright_editor"
-ACTION_OPS = frozenset({"insert", "move", "remove", "duplicate", "select", "wrap", "add_branch", "fix"})
+ACTION_OPS = frozenset({"insert", "move", "remove", "duplicate", "select", "wrap", "add_branch", "fix",
+                        "undo", "redo", "batch"})
+# The browser module, one file per concern, joined in this order (no build step).
+JS_FILES = ("util.js", "edits.js", "palette.js", "lanes.js", "drag.js", "keys.js", "drawing.js", "main.js")
 STATUSES = ("ok", "error", "unreached")
 
 
@@ -72,12 +82,16 @@ def _errors(value: Any) -> list[dict]:
     errors = []
     for err in value or []:
         if isinstance(err, str):
-            errors.append({"message": err, "fix": None})
-            continue
+            err = {"message": err}
         fix = _field(err, "fix")
-        errors.append(
-            {"message": str(_field(err, "message", "") or ""), "fix": None if fix in (None, "") else str(fix)}
-        )
+        fix = None if fix in (None, "") else str(fix)
+        errors.append({
+            "message": str(_field(err, "message", "") or ""),
+            "fix": fix,
+            # whether the fix is one click (an edit the server can apply), not only advice
+            "action": bool(_field(err, "action", fix is not None)) and fix is not None,
+            "warning": bool(_field(err, "warning", False)),
+        })
     return errors
 
 
@@ -114,6 +128,11 @@ def build_payload(
     catalogue: list[dict],
     families: dict,
     selected: str | None,
+    *,
+    wrap: dict | None = None,
+    ack: dict | None = None,
+    history: dict | None = None,
+    summary: dict | None = None,
 ) -> dict:
     """The editor's data, JSON-safe and decoupled from the caller's objects.
 
@@ -135,11 +154,16 @@ def build_payload(
                 "type": str(_field(item, "type", None) or _field(item, "name", "")),
                 "family": str(_field(item, "family", "") or ""),
                 "help": str(_field(item, "help", "") or ""),
+                "node": _json_safe(_field(item, "node")) if _field(item, "node") is not None else None,
             }
             for item in (catalogue or [])
         ],
         "families": {str(name): _family(value) for name, value in (families or {}).items()},
         "selected": None if selected is None else str(selected),
+        "wrap": _json_safe(wrap or {}),
+        "ack": _json_safe(ack or {"client": None, "seq": 0}),
+        "history": _json_safe(history or {"can_undo": False, "can_redo": False}),
+        "summary": _json_safe(summary or {}),
     }
 
 
@@ -148,6 +172,12 @@ def build_payload(
 
 def _read_asset(name: str) -> str:
     return (ASSET_DIR / name).read_text(encoding="utf-8")
+
+
+def editor_js() -> str:
+    """The browser module: the files of assets/editor joined in order, one scope (main.js holds
+    the default export; the others export the pure functions the tests call under node)."""
+    return "\n".join(f"// ---- {name}\n{_read_asset(name)}" for name in JS_FILES)
 
 
 @functools.cache
@@ -159,7 +189,7 @@ def _component() -> Callable[..., Any]:
         COMPONENT_NAME,
         html=_read_asset("editor.html"),
         css=_read_asset("editor.css"),
-        js=_read_asset("editor.js"),
+        js=editor_js(),
         isolate_styles=True,
     )
 
@@ -194,6 +224,10 @@ def editor(
         {"op": "wrap", "paths": ["layers[3]", "layers[4]"], "block": "Residual"}
         {"op": "add_branch", "path": "layers[2]"}
         {"op": "fix", "path": "layers[7]", "index": 0}  # index into that row's errors
+        {"op": "undo"} / {"op": "redo"}
+
+    They arrive wrapped, each with its sequence number, in a batch of every action the browser
+    has not seen confirmed: ``{"op": "batch", "client": "k3j2", "actions": [{..., "seq": 7}]}``.
 
     Slots: ``layers`` (top level), ``P.layers`` (Sequential), ``P.body`` / ``P.shortcut``
     (Residual), ``P.branches[i]`` (Parallel), ``P.body`` (Repeat).

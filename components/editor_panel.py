@@ -10,20 +10,38 @@ import streamlit as st
 
 from components import state as S
 from components.editor import build_payload, editor
+from components.text import plain
 from designer.design import format_path, parse_path
+from designer.edits import new_node, wrap_nodes
 from designer.families import FAMILIES
+from designer.params import human_count
 from designer.registry import catalogue, list_specs
+
+WRAP_BLOCKS = ("Residual", "Repeat", "Parallel", "Sequential")
 
 
 @lru_cache(maxsize=1)
-def _catalogue() -> tuple[list[dict], dict]:
-    cat = [{"type": row["type"], "family": row["family"], "help": row["help"]} for row in catalogue()]
+def _catalogue() -> tuple[list[dict], dict, dict]:
+    """The palette's types with the node each makes, the family colours, the wrap templates."""
+    cat = [{"type": row["type"], "family": row["family"], "help": row["help"], "node": new_node(row["type"])}
+           for row in catalogue()]
     fams = {k: {"label": v[0], "fill": v[1], "accent": v[2]} for k, v in FAMILIES.items()}
-    return cat, fams
+    return cat, fams, wrap_templates()
+
+
+def wrap_templates() -> dict[str, dict]:
+    """What "Wrap in <block>" makes, from designer.edits itself: the selection stands where the
+    marker ``[{"__selection__": true}]`` is."""
+    marker = {"type": "Identity", "__selection__": True}
+    out = {}
+    for block in WRAP_BLOCKS:
+        wrapped = wrap_nodes({"layers": [marker]}, ["layers[0]"], block)["layers"][0]
+        out[block] = wrapped
+    return out
 
 
 def rows_payload(analysis) -> dict[str, dict]:
-    """The per-node facts the cards show."""
+    """The per-node facts the cards and the drawing show."""
     return {
         r.path: {
             "output_shape": list(r.output_shape) if r.output_shape is not None else None,
@@ -31,7 +49,7 @@ def rows_payload(analysis) -> dict[str, dict]:
             "status": r.status,
             "label": r.label + (f" ×{r.copies}" if r.copies > 1 and r.family != "block" else ""),
             "family": r.family,
-            "errors": [{"message": e.message, "fix": e.fix if e.action else None} for e in r.errors],
+            "errors": [{"message": e.message, "fix": e.fix, "action": e.action is not None} for e in r.errors],
         }
         for r in analysis.rows
     }
@@ -41,18 +59,27 @@ def rows_payload(analysis) -> dict[str, dict]:
 def _payload(key: str, selected: str | None) -> dict:
     design = json.loads(key)
     analysis = S.analysis_of(design)
-    cat, fams = _catalogue()
+    cat, fams, wrap = _catalogue()
     inp = design.get("input") if isinstance(design.get("input"), dict) else {}
     out = list(analysis.output_shape) if analysis.output_shape is not None else None
-    return build_payload(design, rows_payload(analysis), inp, out, cat, fams, selected)
+    summary = {"valid": analysis.valid, "errors": len(analysis.errors), "params": analysis.params}
+    return build_payload(design, rows_payload(analysis), inp, out, cat, fams, selected, wrap=wrap, summary=summary)
+
+
+def editor_payload(state: S.State) -> dict:
+    """The editor's payload for this session: the design's (cached by content) plus the
+    session's confirmation and undo state."""
+    payload = dict(_payload(S.design_key(state[S.DESIGN]), state.get(S.SELECTED)))
+    payload["ack"] = dict(state.get(S.EDITOR_ACK) or {"client": None, "seq": 0})
+    history = state[S.HISTORY]
+    payload["history"] = {"can_undo": history.can_undo, "can_redo": history.can_redo}
+    return payload
 
 
 def render_editor() -> None:
     state = st.session_state
-    payload = _payload(S.design_key(state[S.DESIGN]), state.get(S.SELECTED))
     # The action is applied in the component's callback, before this script runs: no extra rerun.
-    editor(payload, key="editor", on_action=lambda action: S.do_action(state, action))
-    render_layer_buttons()
+    editor(editor_payload(state), key="editor", on_action=lambda action: S.do_action(state, action))
 
 
 def _selected_slot_index(path: str | None) -> tuple[str, int]:
@@ -82,39 +109,62 @@ def _move(delta: int) -> None:
         state[S.SELECTED] = f"{slot}[{new_index}]"
 
 
+def _default_type(types: list[str]) -> int:
+    """The type the Add box starts on: a layer that fits most designs, never a block."""
+    for preferred in ("Linear", "Conv2d", "ReLU"):
+        if preferred in types:
+            return types.index(preferred)
+    return 0
+
+
 def render_layer_buttons() -> None:
-    """Buttons for every editor action, for keyboards and for people who do not drag."""
+    """Buttons for every editor action, for people who neither drag nor use the keys."""
     state = st.session_state
     path = state.get(S.SELECTED)
-    with st.container(border=True):
-        types = [s.type for s in list_specs()]
-        c = st.columns([3, 2, 1, 1, 1, 1])
-        c[0].selectbox("Layer type", types, key="add_type", label_visibility="collapsed")
-        c[1].button("Add " + ("after selected" if path else "at the end"), icon=":material/add:", on_click=_add, args=("add_type",),
-                    key="add_layer", width="stretch")
-        c[2].button("", icon=":material/arrow_upward:", help="Move up", on_click=_move, args=(-1,), disabled=not path, key="move_up", width="stretch")
-        c[3].button("", icon=":material/arrow_downward:", help="Move down", on_click=_move, args=(1,), disabled=not path, key="move_down", width="stretch")
-        c[4].button("", icon=":material/content_copy:", help="Duplicate", on_click=S.do_action, args=(state, {"op": "duplicate", "path": path}),
-                    disabled=not path, key="dup_layer", width="stretch")
-        c[5].button("", icon=":material/delete:", help="Delete", on_click=S.do_action, args=(state, {"op": "remove", "path": path}),
-                    disabled=not path, key="del_layer", width="stretch")
-        if path:
-            w = st.columns(4)
-            for col, block in zip(w, ("Residual", "Repeat", "Parallel", "Sequential")):
-                col.button(f"Wrap in {block}", on_click=S.do_action, key=f"wrap_{block}", width="stretch",
-                           args=(state, {"op": "wrap", "paths": [path], "block": block}))
+    types = [s.type for s in list_specs()]
+    a, b = st.columns([3, 2], vertical_alignment="bottom")
+    a.selectbox("Layer type", types, index=_default_type(types), key="add_type")
+    b.button("Add", icon=":material/add:", on_click=_add, args=("add_type",), key="add_layer", width="stretch",
+             help="After the selected layer, or at the end")
+    c = st.columns(4)
+    c[0].button("", icon=":material/arrow_upward:", help="Move up (Alt+↑)", on_click=_move, args=(-1,), disabled=not path,
+                key="move_up", width="stretch")
+    c[1].button("", icon=":material/arrow_downward:", help="Move down (Alt+↓)", on_click=_move, args=(1,), disabled=not path,
+                key="move_down", width="stretch")
+    c[2].button("", icon=":material/content_copy:", help="Duplicate (Ctrl+D)", on_click=S.do_action,
+                args=(state, {"op": "duplicate", "path": path}), disabled=not path, key="dup_layer", width="stretch")
+    c[3].button("", icon=":material/delete:", help="Delete (Del)", on_click=S.do_action,
+                args=(state, {"op": "remove", "path": path}), disabled=not path, key="del_layer", width="stretch")
+    if path:
+        w = st.columns(2)
+        for i, block in enumerate(WRAP_BLOCKS):
+            w[i % 2].button(f"Wrap in {block}", on_click=S.do_action, key=f"wrap_{block}", width="stretch",
+                            args=(state, {"op": "wrap", "paths": [path], "block": block}))
+    u = st.columns(2)
+    u[0].button("Undo", icon=":material/undo:", on_click=S.undo, args=(state,), disabled=not state[S.HISTORY].can_undo,
+                width="stretch", key="undo_btn", help="Ctrl+Z")
+    u[1].button("Redo", icon=":material/redo:", on_click=S.redo, args=(state,), disabled=not state[S.HISTORY].can_redo,
+                width="stretch", key="redo_btn", help="Ctrl+Shift+Z or Ctrl+Y")
+
+
+ERRORS_SHOWN = 8
 
 
 def render_errors() -> None:
-    """Every error of the design, each with its path and, where analysis has one, a Fix button."""
+    """The design's state in one line, then each error with its path and, where analysis has
+    one, a Fix button (the cards carry the same buttons)."""
     analysis = S.analysis_of(st.session_state[S.DESIGN])
     if analysis.valid:
-        st.success(f"Valid · {analysis.params:,} parameters", icon=":material/check_circle:")
+        st.success(f"Valid · {analysis.params:,} parameters · {human_count(analysis.flops)} FLOPs",
+                   icon=":material/check_circle:")
         return
-    with st.container(border=True):
-        st.markdown(f"##### {len(analysis.errors)} error(s)")
-        for i, issue in enumerate(analysis.errors[:30]):
-            st.error(f"**{issue.path}**: {issue.message}" + (f"\n\nFix: {issue.fix}" if issue.fix else ""))
-            if issue.action:
-                st.button("Apply fix", key=f"fix_{i}", on_click=S.do_action,
-                          args=(st.session_state, issue.action))
+    n = len(analysis.errors)
+    st.markdown(f"**:red[{n} error{'s' if n != 1 else ''}]**")
+    for i, issue in enumerate(analysis.errors[:ERRORS_SHOWN]):
+        text = f"{plain(issue.path)}: {plain(issue.message)}" + (f"  \nFix: {plain(issue.fix)}" if issue.fix else "")
+        st.error(text)
+        if issue.action:
+            st.button("Apply fix", key=f"fix_{i}", on_click=S.do_action, args=(st.session_state, issue.action),
+                      icon=":material/build:")
+    if n > ERRORS_SHOWN:
+        st.caption(f"… and {n - ERRORS_SHOWN} more, each on its card")

@@ -28,6 +28,8 @@ FLASH = "flash"
 REVISION = "revision"  # bumped on every design change; widget keys include it so forms show the new values
 JOB_ID = "job_id"
 LAST_ACTION = "last_action_id"
+EDITOR_ACK = "editor_ack"  # {"client", "seq"}: the last editor action applied, per browser mount
+MAX_BATCH = 500
 
 HISTORY_LIMIT = 100
 
@@ -105,10 +107,17 @@ def do_action(state: State, action: dict[str, Any]) -> bool:
 
     A refused action leaves the design as it was and flashes the reason.
     """
-    if action.get("op") == "select":
+    op = action.get("op")
+    if op == "batch":
+        return do_batch(state, action)
+    if op == "select":
         path = action.get("path")
         state[SELECTED] = path if isinstance(path, str) else None  # a selection is a path, never other data
         return False
+    if op == "undo":
+        return undo(state)
+    if op == "redo":
+        return redo(state)
     try:
         design = apply_action(state[DESIGN], action)
     except EditError as exc:
@@ -120,6 +129,31 @@ def do_action(state: State, action: dict[str, Any]) -> bool:
     elif action.get("op") == "move":
         state[SELECTED] = None
     return True
+
+
+def do_batch(state: State, batch: dict[str, Any]) -> bool:
+    """Apply the editor's unconfirmed actions that this session has not applied yet.
+
+    The browser resends every action until a payload confirms it (``ack``), so a batch may
+    repeat actions already applied: those (seq <= the last applied for this client) are
+    skipped, and each action takes effect exactly once, in order. Returns whether the design
+    changed.
+    """
+    client = batch.get("client")
+    actions = batch.get("actions")
+    if not isinstance(client, str) or not 0 < len(client) <= 64 or not isinstance(actions, list):
+        return False
+    ack = state.get(EDITOR_ACK) or {}
+    last = ack.get("seq", 0) if ack.get("client") == client else 0
+    changed = False
+    steps = [a for a in actions[:MAX_BATCH] if isinstance(a, dict) and isinstance(a.get("seq"), int)]
+    for action in sorted(steps, key=lambda a: a["seq"]):
+        if action["seq"] <= last or action.get("op") == "batch":
+            continue
+        last = action["seq"]
+        changed = do_action(state, {k: v for k, v in action.items() if k != "seq"}) or changed
+    state[EDITOR_ACK] = {"client": client, "seq": last}
+    return changed
 
 
 def undo(state: State) -> bool:

@@ -37,12 +37,28 @@ def _button(at: AppTest, key: str):
     return next(b for b in at.button if b.key == key)
 
 
+PAGES = ("design", "code", "summary", "train", "runs")
+
+
+def _page(at: AppTest, name: str) -> AppTest:
+    at.switch_page(f"components/pages/{name}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 @pytest.mark.parametrize("template", [t["id"] for t in list_templates()])
-def test_page_runs_on_every_template(template):
+def test_design_page_runs_on_every_template(template):
     at = _app(load_template(template))
-    labels = [t.label for t in at.tabs]
-    assert {"Graph", "Code", "Summary", "Train", "Runs"} <= set(labels)
+    assert at.get("bidi_component"), "the editor is on the first page"
     assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("template", ["lenet5", "resnet_small"])
+def test_every_page_runs(template):
+    at = _app(load_template(template))
+    for name in PAGES:
+        _page(at, name)
+        assert not at.error, (name, [e.value for e in at.error])
 
 
 def test_template_edit_add_move_remove_undo_redo():
@@ -125,7 +141,7 @@ def test_bad_import_keeps_the_design():
 
 def test_code_view_equals_export():
     design = load_template("resnet_small")
-    at = _app(design)
+    at = _page(_app(design), "code")
     files = export_files(design)
     shown = [c.value.rstrip("\n") for c in at.code]  # st.code drops the final newline
     assert files["model.py"].rstrip("\n") in shown
@@ -134,7 +150,7 @@ def test_code_view_equals_export():
 
 def test_summary_shows_computed_totals():
     design = load_template("lenet5")
-    at = _app(design)
+    at = _page(_app(design), "summary")
     analysis = S.analysis_of(design)
     values = {m.label: m.value for m in at.metric}
     assert values["Parameters"] == f"{analysis.params:,}"

@@ -80,7 +80,8 @@ def test_build_payload_is_json_safe_and_keeps_paths():
     payload = _payload()
     text = json.dumps(payload, allow_nan=False)  # raises on anything non-JSON
     assert json.loads(text) == payload
-    assert set(payload) == {"design", "rows", "input", "output_shape", "catalogue", "families", "selected"}
+    assert set(payload) == {"design", "rows", "input", "output_shape", "catalogue", "families", "selected",
+                            "wrap", "ack", "history", "summary"}
     assert set(payload["rows"]) == set(ROWS)
     assert payload["selected"] == "layers[1].body[0]"
     assert payload["output_shape"] == [10]
@@ -98,11 +99,11 @@ def test_build_payload_is_json_safe_and_keeps_paths():
     # A missing status follows the errors; string errors become {"message", "fix": None}.
     assert payload["rows"]["layers[1].body[0]"]["status"] == "ok"
     assert payload["rows"]["layers[2]"]["errors"] == [
-        {"message": "branches disagree", "fix": None},
-        {"message": "plain text error", "fix": None},
+        {"message": "branches disagree", "fix": None, "action": False, "warning": False},
+        {"message": "plain text error", "fix": None, "action": False, "warning": False},
     ]
     assert payload["families"]["convolution"] == {"label": "Convolution", "fill": "#dbeafe", "accent": "#2563eb"}
-    assert payload["catalogue"][0] == {"type": "Conv2d", "family": "convolution", "help": "2-D convolution"}
+    assert payload["catalogue"][0] == {"type": "Conv2d", "family": "convolution", "help": "2-D convolution", "node": None}
 
 
 def test_build_payload_is_pure():
@@ -117,12 +118,12 @@ def test_build_payload_is_pure():
 def test_assets_exist_and_hold_the_hooks():
     html = (ed.ASSET_DIR / "editor.html").read_text()
     css = (ed.ASSET_DIR / "editor.css").read_text()
-    js = (ed.ASSET_DIR / "editor.js").read_text()
+    js = ed.editor_js()
     assert 'class="nw-editor"' in html and 'data-testid="nw-search"' in html
     assert "var(--st-background-color" in css and "var(--st-text-color" in css
-    assert "export default function" in js and 'setTriggerValue("action"' in js
+    assert js.count("export default function") == 1 and 'setTrigger("action"' in js
     for op in ed.ACTION_OPS:
-        assert f'op: "{op}"' in js, op
+        assert f'"{op}"' in js, op
 
 
 def test_action_from_result():
@@ -182,7 +183,7 @@ def test_a_trigger_reaches_the_return_value_and_on_action_once():
 @pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
 def test_js_module_parses_and_formats(tmp_path):
     module = tmp_path / "editor.mjs"
-    module.write_text((ed.ASSET_DIR / "editor.js").read_text())
+    module.write_text(ed.editor_js())
     script = (
         f"import('{module.as_uri()}').then(m => console.log(JSON.stringify(["
         "m.formatCount(999), m.formatCount(1234), m.formatCount(3400000), m.formatCount(999950),"

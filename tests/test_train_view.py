@@ -26,6 +26,7 @@ def test_short_run_from_the_page_ends_and_is_kept():
     at = AppTest.from_file(APP, default_timeout=120)
     S.init_state(at.session_state, load_template("mlp_signals"))
     at.run()
+    at.switch_page("components/pages/train.py").run()
     assert not at.exception
     assert at.selectbox(key="train_source:64:float32").value == "signals"  # the dataset that fits is proposed
     at.number_input(key="tr_epochs").set_value(2)
@@ -59,6 +60,7 @@ def test_start_is_disabled_while_the_design_has_errors():
     at = AppTest.from_file(APP, default_timeout=120)
     S.init_state(at.session_state, design)
     at.run()
+    at.switch_page("components/pages/train.py").run()
     assert next(b for b in at.button if b.key == "train_start").disabled
     assert any("Fix the design" in i.value for i in at.info)
 

@@ -1,0 +1,228 @@
+// The model as cards in lanes: one card per node, blocks holding their own lanes
+// (body/shortcut, branches). Cards show the server's output shape and parameter count; a card
+// the server has not confirmed yet (an optimistic edit) shows "…" and is marked pending.
+
+function rowOf(st, node, path) {
+  // Confirmed rows are keyed by path; a node moved or made by a pending edit carries its own.
+  if (!st.pendingView) return st.rows[path] || null;
+  return st.rowsOf.get(node) || null;
+}
+
+function renderModel(st) {
+  const design = st.view || {};
+  const input = st.data.input || design.input || {};
+  const layers = Array.isArray(design.layers) ? design.layers : [];
+
+  const inputCard = h(
+    "div",
+    { class: "nw-io nw-input", "data-testid": "nw-input" },
+    h("span", { class: "nw-io-title", text: "Input" }),
+    h("span", { class: "nw-shape", text: formatShape(input.shape) }),
+    h("span", { class: "nw-dtype", text: input.dtype || "float32" }),
+  );
+  const lane = renderLane(st, layers, "layers", "Drag layers here from the palette");
+  lane.classList.add("nw-lane-root");
+  const out = st.pendingView ? null : st.data.output_shape;
+  const outputCard = h(
+    "div",
+    { class: `nw-io nw-output${Array.isArray(out) ? "" : " nw-io-unknown"}`, "data-testid": "nw-output" },
+    h("span", { class: "nw-io-title", text: "Output" }),
+    h("span", { class: "nw-shape", text: st.pendingView ? "…" : formatShape(out) }),
+  );
+  st.model.replaceChildren(inputCard, lane, outputCard);
+  st.dropLane = null;
+  renderInfo(st, layers);
+}
+
+function renderInfo(st, layers) {
+  const design = st.view || {};
+  const summary = st.data.summary || {};
+  const count = countNodes(layers);
+  let stats;
+  if (st.pendingView) stats = `${plural(count, "layer")} · checking…`;
+  else if (summary.errors) stats = `${plural(count, "layer")} · ${plural(summary.errors, "error")}`;
+  else stats = `${plural(count, "layer")} · ${formatCount(Number(summary.params) || 0)} params`;
+  const statsEl = h("span", {
+    class: `nw-model-stats${summary.errors && !st.pendingView ? " nw-stats-error" : ""}`,
+    "data-testid": "nw-model-stats",
+    text: stats,
+  });
+  st.info.replaceChildren(
+    h("span", { class: "nw-model-name", title: design.name || "Model", text: design.name || "Model" }),
+    statsEl,
+    h("span", { class: "nw-selection-info", "data-testid": "nw-selection-info" }),
+  );
+  st.undoBtn.disabled = !st.data.history?.can_undo;
+  st.redoBtn.disabled = !st.data.history?.can_redo;
+}
+
+function renderLane(st, nodes, slot, emptyText) {
+  const lane = h("div", { class: "nw-lane", "data-testid": "nw-lane", "data-slot": slot });
+  const list = Array.isArray(nodes) ? nodes : [];
+  list.forEach((node, i) => lane.append(renderNode(st, node, `${slot}[${i}]`)));
+  if (!list.length) lane.append(h("div", { class: "nw-empty", text: emptyText }));
+  return lane;
+}
+
+function laneWrap(title, lane, extraClass) {
+  return h(
+    "div",
+    { class: `nw-lane-wrap${extraClass ? ` ${extraClass}` : ""}` },
+    h("div", { class: "nw-lane-title", text: title }),
+    lane,
+  );
+}
+
+function cardActions() {
+  return h(
+    "div",
+    { class: "nw-card-actions" },
+    h(
+      "button",
+      { type: "button", class: "nw-icon-btn", "data-action": "duplicate", "data-testid": "nw-duplicate", title: "Duplicate (Ctrl+D)", "aria-label": "Duplicate" },
+      icon("duplicate"),
+    ),
+    h(
+      "button",
+      { type: "button", class: "nw-icon-btn nw-danger", "data-action": "remove", "data-testid": "nw-remove", title: "Delete (Del)", "aria-label": "Delete" },
+      icon("remove"),
+    ),
+  );
+}
+
+function renderErrors(row) {
+  const errors = Array.isArray(row.errors) ? row.errors : [];
+  if (!errors.length) return null;
+  return h(
+    "div",
+    { class: "nw-errors", "data-testid": "nw-errors" },
+    errors.map((err, i) =>
+      h(
+        "div",
+        { class: `nw-error-row${err.warning ? " nw-warning" : ""}` },
+        icon("warn"),
+        h(
+          "div",
+          { class: "nw-error-text" },
+          h("div", { class: "nw-error-msg", "data-testid": "nw-error-message", text: err.message || "Error" }),
+          err.fix ? h("div", { class: "nw-error-fix", text: `Fix: ${err.fix}` }) : null,
+        ),
+        err.fix && err.action
+          ? h("button", { type: "button", class: "nw-btn nw-btn-fix", "data-action": "fix", "data-index": String(i), "data-testid": "nw-fix", title: err.fix }, "Fix")
+          : null,
+      ),
+    ),
+  );
+}
+
+function metaBlock(row, status, pending) {
+  const shape = pending ? "…" : status === "unreached" ? "—" : formatShape(row.output_shape);
+  const params = Number(row.params) || 0;
+  return h(
+    "div",
+    { class: "nw-card-meta" },
+    h("span", { class: "nw-shape", "data-testid": "nw-shape", title: `Output shape (batch excluded): ${shape}`, text: shape }),
+    h("span", { class: "nw-params", "data-testid": "nw-params", title: `${params.toLocaleString("en-US")} parameters`, text: pending ? "" : formatCount(params) }),
+  );
+}
+
+/** The card's title and sub-label, from the server's label (the LayerSpec's label_fn). */
+function cardTexts(node, row) {
+  const type = String(node.type ?? "?");
+  let title = type;
+  if (type === "Repeat") title = `Repeat × ${node.times ?? "?"}`;
+  let sub = String(row?.label || "");
+  if (sub.startsWith(type)) sub = sub.slice(type.length).replace(/^\s*(·\s*)?/, "");
+  if (type === "Repeat") sub = sub.replace(/^×\s*\d+\s*(·\s*)?/, "");
+  if (type === "Parallel") {
+    const merge = node.merge || "concat";
+    sub = merge === "concat" ? `merge: concat · dim ${node.dim ?? 1}` : `merge: ${merge}`;
+  }
+  return { type, title, sub };
+}
+
+function renderNode(st, node, path) {
+  node = node && typeof node === "object" ? node : { type: "?" };
+  const confirmed = rowOf(st, node, path);
+  const pending = Boolean(st.pendingView && !confirmed);
+  const row = confirmed || {};
+  const { type, title, sub } = cardTexts(node, row);
+  const isBlock = type in BLOCKS;
+  const status = pending ? "pending" : row.status || (row.errors?.length ? "error" : "ok");
+  const familyName = row.family || (isBlock ? "block" : st.familyOfType[type] || "");
+  const fam = familyOf(st, familyName);
+  const classes = ["nw-card", isBlock ? `nw-block nw-block-${type.toLowerCase()}` : "nw-layer"];
+  if (status === "error") classes.push("nw-error");
+  if (status === "unreached") classes.push("nw-unreached");
+  if (pending) classes.push("nw-pending");
+
+  const card = h("div", {
+    class: classes.join(" "),
+    "data-testid": "nw-card",
+    "data-path": path,
+    "data-type": type,
+    "data-status": status,
+    "data-family": familyName || null,
+    draggable: "true",
+  });
+  if (fam.accent) card.style.setProperty("--fam", fam.accent);
+
+  const head = h(
+    "div",
+    { class: isBlock ? "nw-card-row nw-block-head" : "nw-card-row" },
+    h("span", { class: "nw-grip", title: "Drag to move" }, icon("grip")),
+    h(
+      "div",
+      { class: "nw-card-main" },
+      h(
+        "div",
+        { class: "nw-card-title" },
+        h("span", { class: "nw-type", "data-testid": "nw-type", title, text: title }),
+        node.name ? h("span", { class: "nw-name", "data-testid": "nw-name", title: String(node.name), text: String(node.name) }) : null,
+      ),
+      sub ? h("div", { class: "nw-card-label", "data-testid": "nw-label", title: sub, text: sub }) : null,
+    ),
+    metaBlock(row, status, pending),
+    cardActions(),
+  );
+  card.append(head);
+  const errors = pending ? null : renderErrors(row);
+  if (errors) card.append(errors);
+
+  if (isBlock) {
+    const body = h("div", { class: "nw-block-lanes" });
+    if (type === "Residual") {
+      body.append(
+        laneWrap("body", renderLane(st, node.body, `${path}.body`, "Drop layers here"), "nw-lane-body"),
+        laneWrap("shortcut", renderLane(st, node.shortcut, `${path}.shortcut`, "identity"), "nw-lane-shortcut"),
+      );
+    } else if (type === "Parallel") {
+      const branches = Array.isArray(node.branches) ? node.branches : [];
+      branches.forEach((br, i) =>
+        body.append(laneWrap(`branch ${i + 1}`, renderLane(st, br, `${path}.branches[${i}]`, "identity (skip)"))),
+      );
+      body.append(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "nw-add-branch",
+            "data-action": "add-branch",
+            "data-testid": "nw-add-branch",
+            // Dropping here targets a branch that does not exist yet: the server's edit creates
+            // it (slot "<path>.branches[N]", N = current number of branches).
+            "data-slot": `${path}.branches[${branches.length}]`,
+            "data-new-branch": "1",
+            title: "Add a branch (or drop a layer here to start one)",
+          },
+          "+ branch",
+        ),
+      );
+    } else {
+      const key = type === "Sequential" ? "layers" : "body";
+      body.append(laneWrap(key, renderLane(st, node[key], `${path}.${key}`, "Drop layers here")));
+    }
+    card.append(body);
+  }
+  return card;
+}

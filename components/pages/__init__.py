@@ -1,0 +1,1 @@
+"""The app's pages (Streamlit multipage navigation): each file draws one page from components."""

@@ -1,0 +1,9 @@
+"""Runs: the history, overlays and bundles."""
+
+from __future__ import annotations
+
+from components.layout import render_flash
+from components.train_view import render_runs
+
+render_flash()
+render_runs()
