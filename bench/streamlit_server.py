@@ -52,7 +52,7 @@ def serve_streamlit(script: Path, *extra_args: str, timeout: float = 60.0,
         *extra_args,
     ]
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=(None if os.environ.get("NW_SHOW_LOG") else log), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
     def output() -> str:

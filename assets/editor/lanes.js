@@ -8,7 +8,28 @@ function rowOf(st, node, path) {
   return st.rowsOf.get(node) || null;
 }
 
+/**
+ * A card's signature: its node, its row and its children's signatures. A card whose signature
+ * is unchanged since the last render is reused as it is, so an edit rebuilds only the cards it
+ * touched (an insert at the end of ResNet-18 makes one card, not seventy).
+ */
+function signature(st, node, path, memo) {
+  const row = rowOf(st, node, path);
+  let sig = `${path}|${JSON.stringify(node, (k, v) => (["layers", "body", "shortcut", "branches"].includes(k) ? undefined : v))}|${row ? JSON.stringify(row) : "pending"}`;
+  if (node && node.type in BLOCKS) {
+    for (const [key, , kids] of childSlots(node)) {
+      sig += `|${key}:${(kids || []).length}[`;
+      (kids || []).forEach((kid, i) => { sig += signature(st, kid, `${path}.${key}[${i}]`, memo); });
+      sig += "]";
+    }
+  }
+  memo.set(path, sig);
+  return sig;
+}
+
 function renderModel(st) {
+  st.sigs = new Map();
+  st.nextCards = new Map();
   const design = st.view || {};
   const input = st.data.input || design.input || {};
   const layers = Array.isArray(design.layers) ? design.layers : [];
@@ -30,6 +51,7 @@ function renderModel(st) {
     h("span", { class: "nw-shape", text: st.pendingView ? "…" : formatShape(out) }),
   );
   st.model.replaceChildren(inputCard, lane, outputCard);
+  st.cards = st.nextCards; // what the next render may reuse
   st.dropLane = null;
   renderInfo(st, layers);
 }
@@ -143,6 +165,18 @@ function cardTexts(node, row) {
 
 function renderNode(st, node, path) {
   node = node && typeof node === "object" ? node : { type: "?" };
+  const sig = st.sigs.get(path) ?? signature(st, node, path, st.sigs);
+  const reused = st.cards?.get(sig);
+  if (reused) {
+    st.nextCards.set(sig, reused);
+    return reused;
+  }
+  const card = buildCard(st, node, path);
+  st.nextCards.set(sig, card);
+  return card;
+}
+
+function buildCard(st, node, path) {
   const confirmed = rowOf(st, node, path);
   const pending = Boolean(st.pendingView && !confirmed);
   const row = confirmed || {};

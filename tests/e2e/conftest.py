@@ -160,9 +160,19 @@ class NetwrightPage:
         return self.page.get_by_test_id("stSidebar")
 
     def inspector(self):
-        """The bordered box under the "Inspector" heading (the innermost block that holds it)."""
-        heading = self.page.get_by_role("heading", name="Inspector", exact=True)
-        return self.page.locator('[data-testid="stVerticalBlock"]').filter(has=heading).last
+        """The Design page's side column: state, errors, the inspector's form."""
+        return self.page.locator(".st-key-nw-side")
+
+    def drawing(self):
+        """The live drawing's SVG (inside the editor component)."""
+        return self.page.get_by_test_id("nw-drawing-svg")
+
+    def dnode(self, path: str):
+        return self.page.locator(f'[data-testid="nw-dnode"][data-path="{path}"]')
+
+    def settled(self) -> bool:
+        """The editor shows the server's answer to every gesture so far."""
+        return self.page.get_by_test_id("nw-editor").get_attribute("data-pending") == "0"
 
     def exceptions(self):
         return self.page.locator('[data-testid="stException"]')
@@ -178,6 +188,8 @@ class NetwrightPage:
         """Open a template from the sidebar's "Start from a template" expander, and wait until the
         editor shows it. When the design already carries that name (maybe edited), go through the
         blank design first, so the wait cannot pass on the old design."""
+        if not self.page.get_by_test_id("nw-editor").is_visible():
+            self.tab("Design")
         sidebar = self.sidebar()
         if not sidebar.get_by_role("button", name="Blank design", exact=True).is_visible():
             sidebar.get_by_text("Start from a template", exact=True).click()
@@ -188,9 +200,15 @@ class NetwrightPage:
         self.wait_for(lambda: self.model_name() == name and self.cards().count() > 0, f"the editor to show {name!r}")
 
     def tab(self, name: str):
-        """Click one of the main tabs; returns its panel."""
-        self.page.get_by_role("tab", name=name, exact=True).click()
-        return self.page.get_by_role("tabpanel", name=name)
+        """Go to one of the pages (Design, Code, Summary, Train, Runs) in the top bar; returns the
+        main area."""
+        self.page.get_by_test_id("stTopNavLink").filter(has_text=name).first.click()
+        if name == "Design":
+            self.page.get_by_test_id("nw-editor").wait_for(state="visible")
+        else:
+            self.wait_for(lambda: self.page.url.split("?")[0].rstrip("/").endswith(name.lower()), f"the {name} page")
+        self.wait_idle()
+        return self.page.get_by_test_id("stMain")
 
     def wait_idle(self, timeout: float = 15.0) -> None:
         """Until no script run is in progress: no running icon, no faded (stale) element."""

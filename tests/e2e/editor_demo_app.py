@@ -128,21 +128,35 @@ FAMILIES = {
 
 
 def _on_action(action: dict) -> None:
-    # The callback path: runs before the script, so the page below sees it in this run.
-    st.session_state["demo_callback_action"] = action
-    if action.get("op") == "select":
-        st.session_state["demo_selected"] = action.get("path")
+    # The callback path: runs before the script, so the page below sees it in this run. The
+    # browser sends batches of every unconfirmed action; confirm them (ack) as the app does,
+    # and show the first new one: the gesture (an insert is followed by the select it causes).
+    state = st.session_state
+    if action.get("op") == "batch":
+        seen = state["demo_ack"]["seq"] if state["demo_ack"].get("client") == action.get("client") else 0
+        new = [a for a in action.get("actions", []) if a.get("seq", 0) > seen]
+        if new:
+            state["demo_ack"] = {"client": action["client"], "seq": max(a["seq"] for a in new)}
+        new = [{k: v for k, v in a.items() if k != "seq"} for a in new]
+    else:
+        new = [action]
+    for a in new:
+        if a.get("op") == "select":
+            state["demo_selected"] = a.get("path")
+    if new:
+        state["demo_callback_action"] = new[0]
+        state["demo_n"] += 1
+        state["demo_last"] = new[0]
 
 
 st.set_page_config(page_title="Netwright editor demo", layout="wide")
 st.session_state.setdefault("demo_n", 0)
 st.session_state.setdefault("demo_selected", None)
+st.session_state.setdefault("demo_ack", {"client": None, "seq": 0})
 
-payload = build_payload(DESIGN, ROWS, DESIGN["input"], None, CATALOGUE, FAMILIES, st.session_state["demo_selected"])
-action = editor(payload, key="editor", on_action=_on_action)
-if action is not None:
-    st.session_state["demo_n"] += 1
-    st.session_state["demo_last"] = action
+payload = build_payload(DESIGN, ROWS, DESIGN["input"], None, CATALOGUE, FAMILIES, st.session_state["demo_selected"],
+                        ack=st.session_state["demo_ack"])
+editor(payload, key="editor", on_action=_on_action)
 
 st.caption("Last action")
 st.code(

@@ -5,7 +5,7 @@ browser session serves its tests (a page load costs seconds); each test loads th
 needs from the sidebar first, so the tests do not depend on their order.
 
 Screenshots of the main views go to artifacts/; `UPDATE_SCREENSHOT=1` also refreshes the
-README's docs/screenshot.png (Small ResNet, a layer selected, 1400×1000).
+README's docs/screenshot.png (Small ResNet, a layer selected, 1440×900).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def expect(target):
 
 
 def graph_svg(nw) -> str:
-    """The Graph tab's drawing (st.graphviz_chart renders an <svg> in the page)."""
-    svg = nw.page.locator('[data-testid="stGraphVizChart"] svg').first
+    """The live drawing beside the cards (an <svg> the editor draws)."""
+    svg = nw.drawing()
     svg.wait_for(state="attached")
     return svg.inner_html()
 
@@ -73,7 +73,8 @@ def test_page_loads_a_template_without_errors(nw):
     assert nw.cards().count() > 3
     # Every card has been analysed: a shape on each, nothing broken in the default design.
     assert nw.page.locator('[data-testid="nw-card"][data-status="error"]').count() == 0
-    expect(nw.page.get_by_role("tab", name="Graph", exact=True)).to_be_visible()
+    for name in ("Design", "Code", "Summary", "Train", "Runs"):
+        expect(nw.page.get_by_test_id("stTopNavLink").filter(has_text=name)).to_be_visible()
     expect(nw.page.get_by_text("Valid ·")).to_be_visible()
     expect(nw.exceptions()).to_have_count(0)
 
@@ -84,6 +85,7 @@ def test_drag_chip_into_top_level_lane(nw):
     assert nw.card("layers[1]").get_attribute("data-type") != "Dropout"
     nw.drag(nw.chip("Dropout"), nw.card("layers[1]"), y="top")
     nw.wait_for(lambda: nw.cards("layers").count() == before + 1, "one more top-level card")
+    nw.wait_for(nw.settled, "the server to confirm the insert")
     new = nw.card("layers[1]")
     expect(new).to_have_attribute("data-type", "Dropout")
     # Dropout keeps the shape of what it follows (Conv2d C1: 6×28×28), and the new card is selected.
@@ -100,6 +102,7 @@ def test_drag_chip_into_residual_body(nw):
     top_before = nw.cards("layers").count()
     nw.drag(nw.chip("Dropout2d"), nw.card(f"{slot}[1]"), y="bottom")
     nw.wait_for(lambda: nw.cards(slot).count() == before + 1, "one more card in the Residual's body")
+    nw.wait_for(nw.settled, "the server to confirm the insert")
     expect(nw.card(f"{slot}[2]")).to_have_attribute("data-type", "Dropout2d")
     assert nw.cards("layers").count() == top_before
     assert nw.card("layers[3]").get_attribute("data-status") == "ok"
@@ -109,7 +112,6 @@ def test_drag_chip_into_residual_body(nw):
 def test_inspector_edit_updates_card_and_graph_then_undo(nw, artifacts_dir):
     nw.load_template("LeNet-5")
     assert nw.shape_of("layers[0]") == "6×28×28"
-    nw.tab("Graph")
     svg_before = graph_svg(nw)
     assert "6×28×28" in svg_before and "12×28×28" not in svg_before
 
@@ -129,7 +131,7 @@ def test_inspector_edit_updates_card_and_graph_then_undo(nw, artifacts_dir):
     nw.page.screenshot(path=str(artifacts_dir / "app_edited.png"))
 
     # Undo brings the previous design back: the card, the inspector and the drawing.
-    nw.sidebar().get_by_role("button", name="↶ Undo").click()
+    nw.page.get_by_test_id("nw-undo").click()
     nw.wait_for(lambda: nw.shape_of("layers[0]") == "6×28×28", "undo to restore 6×28×28")
     nw.wait_for(lambda: "12×28×28" not in (s := graph_svg(nw)) and "6×28×28" in s, "the graph to redraw")
     expect(number_input(nw, "out_channels")).to_have_value("6")
@@ -191,13 +193,12 @@ def test_code_export_runs_with_the_summary_numbers(nw, tmp_path):
 def test_screenshots_of_the_main_views(nw, artifacts_dir):
     page = nw.page
     nw.load_template("Small ResNet")
-    nw.tab("Graph")
     select_card(nw, "layers[3].body[0]")
     expect(number_input(nw, "out_channels")).to_have_value("16")
     nw.close_templates()
 
-    # The README picture: editor + inspector at a normal window size, the mouse out of the way.
-    page.set_viewport_size({"width": 1400, "height": 1000})
+    # The README picture: the one-screen designer at 1440×900, the mouse out of the way.
+    page.set_viewport_size({"width": 1440, "height": 900})
     nw.scroll_to_top()
     page.mouse.move(340, 600)
     nw.wait_idle()
@@ -210,20 +211,17 @@ def test_screenshots_of_the_main_views(nw, artifacts_dir):
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(shot, DOCS_SCREENSHOT)
 
-    # Each main view, its tab bar at the top of a tall window.
-    page.set_viewport_size(TALL)
+    # Each page.
     for name, ready in (
-        ("Graph", '[data-testid="stGraphVizChart"] svg'),
         ("Code", '[data-testid="stCode"]'),
         ("Summary", '[data-testid="stMetric"]'),
         ("Train", 'button:has-text("▶ Start")'),
         ("Runs", None),
+        ("Design", '[data-testid="nw-card"]'),
     ):
         panel = nw.tab(name)
         if ready:
             panel.locator(ready).first.wait_for(state="visible")
-        page.get_by_role("tab", name=name, exact=True).evaluate(SCROLL_BELOW_HEADER)
-        nw.wait_idle()
         page.wait_for_timeout(200)
         page.screenshot(path=str(artifacts_dir / f"app_{name.lower()}.png"))
     expect(nw.exceptions()).to_have_count(0)

@@ -174,10 +174,14 @@ def test_multi_select_and_wrap(editor_page):
     _card(page, "layers[0]").click(position={"x": 30, "y": 12})
     assert _wait_action(page, 1) == {"op": "select", "path": "layers[0]"}
     _card(page, "layers[1]").click(position={"x": 30, "y": 12}, modifiers=["Shift"])
+    # The inspector follows the primary card; the multi-selection stays in the browser and
+    # survives the server's answer (a shift-click right after a click used to be lost).
+    assert _wait_action(page, 2) == {"op": "select", "path": "layers[1]"}
+    page.wait_for_timeout(300)
     assert page.get_by_test_id("nw-selection-info").inner_text() == "2 selected"
     assert page.locator(".nw-card.nw-selected").count() == 2
     page.get_by_test_id("nw-wrap-Residual").click()
-    assert _wait_action(page, 2) == {"op": "wrap", "paths": ["layers[0]", "layers[1]"], "block": "Residual"}
+    assert _wait_action(page, 3) == {"op": "wrap", "paths": ["layers[0]", "layers[1]"], "block": "Residual"}
 
 
 def test_chip_click_inserts_after_the_selection(editor_page):
@@ -188,10 +192,12 @@ def test_chip_click_inserts_after_the_selection(editor_page):
     assert _wait_action(page, 2) == {"op": "select", "path": "layers[2].body[0]"}
     _chip(page, "Dropout").click()
     assert _wait_action(page, 3) == {"op": "insert", "slot": "layers[2].body", "index": 1, "type": "Dropout"}
-    # Escape clears the selection, and says so (clicking the selected card again sends nothing).
+    # The insert selected the new card (this demo page never applies edits, so it is gone
+    # again once the page confirms); a click selects, Escape clears the selection and says so.
     _card(page, "layers[2].body[0]").click(position={"x": 30, "y": 12})
+    assert _wait_action(page, 4) == {"op": "select", "path": "layers[2].body[0]"}
     page.keyboard.press("Escape")
-    assert _wait_action(page, 4) == {"op": "select", "path": None}
+    assert _wait_action(page, 5) == {"op": "select", "path": None}
 
 
 def test_search_filters_palette(editor_page):
