@@ -66,3 +66,43 @@ def test_analysis_is_cached_by_content():
     design = load_template("resnet_small")
     a = S.analysis_of(design)
     assert S.analysis_of(load_template("resnet_small")) is a
+
+
+def _batch(client, *actions):
+    return {"op": "batch", "client": client, "actions": [dict(a, seq=i) for i, a in actions]}
+
+
+def test_batch_applies_each_action_once_in_order():
+    state: dict = {}
+    S.init_state(state, load_template("lenet5"))
+    n = len(state[S.DESIGN]["layers"])
+    first = (1, {"op": "insert", "slot": "layers", "index": 0, "type": "Dropout"})
+    second = (2, {"op": "insert", "slot": "layers", "index": 0, "type": "ReLU"})
+    # The browser resends what it has not seen confirmed: a repeated action is not applied twice.
+    assert S.do_action(state, _batch("tab1", first))
+    assert S.do_action(state, _batch("tab1", first, second))
+    assert not S.do_action(state, _batch("tab1", first, second))
+    layers = state[S.DESIGN]["layers"]
+    assert len(layers) == n + 2 and [layers[0]["type"], layers[1]["type"]] == ["ReLU", "Dropout"]
+    assert state[S.EDITOR_ACK] == {"client": "tab1", "seq": 2}
+    # Out of order in the list, still applied by seq; a select and an undo ride along.
+    third = (3, {"op": "select", "path": "layers[1]"})
+    fourth = (4, {"op": "undo"})
+    S.do_action(state, _batch("tab1", fourth, third))
+    assert state[S.SELECTED] == "layers[1]" and len(state[S.DESIGN]["layers"]) == n + 1
+    # A new mount of the editor (a refresh) starts its own count.
+    S.do_action(state, _batch("tab2", (1, {"op": "redo"})))
+    assert len(state[S.DESIGN]["layers"]) == n + 2 and state[S.EDITOR_ACK] == {"client": "tab2", "seq": 1}
+
+
+def test_batch_refuses_junk_without_changing_the_design():
+    state: dict = {}
+    S.init_state(state, load_template("lenet5"))
+    before = S.design_key(state[S.DESIGN])
+    for junk in ({"op": "batch"}, {"op": "batch", "client": 5, "actions": []},
+                 {"op": "batch", "client": "x" * 100, "actions": []},
+                 {"op": "batch", "client": "c", "actions": "no"},
+                 {"op": "batch", "client": "c", "actions": [{"op": "remove", "path": "layers[0]"}]},  # no seq
+                 {"op": "batch", "client": "c", "actions": [{"op": "batch", "seq": 1, "client": "c", "actions": []}]}):
+        assert not S.do_action(state, junk)
+    assert S.design_key(state[S.DESIGN]) == before

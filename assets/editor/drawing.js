@@ -23,7 +23,7 @@ function isCollapsed(st, node, path) {
   const o = st.draw.overrides.get(path);
   if (o !== undefined) return o;
   if (node.type === "Repeat") return true;
-  return st.draw.big;
+  return st.draw.big || st.draw.compact;
 }
 
 function layoutSeq(st, nodes, slot) {
@@ -268,8 +268,25 @@ function createDrawing(st, pane) {
   attachDrawingListeners(st);
 }
 
+/** Fitted scale of a layout in the pane. */
+function fitScale(st, layout) {
+  const w = st.draw.pane.clientWidth || 600;
+  const hgt = st.draw.pane.clientHeight || 600;
+  return Math.min((w - 32) / layout.width, (hgt - 32) / layout.height, 1.25);
+}
+
 function renderDrawing(st) {
   const d = st.draw;
+  // A design opened (a template, a saved one): if, fitted, its boxes would be too small to
+  // read, it opens with its blocks collapsed; the user expands what they want.
+  const opened = String(st.view?.name ?? "");
+  if (opened !== d.opened && (st.view?.layers || []).length) {
+    d.opened = opened;
+    d.overrides.clear();
+    d.compact = false;
+    d.auto = true;
+    if (fitScale(st, layoutDesign(st)) < 0.45) d.compact = true;
+  }
   d.layout = layoutDesign(st);
   d.drawnKey = null;
   if (d.auto) fitDrawing(st, false);
@@ -344,14 +361,18 @@ function zoomAt(st, factor, px, py) {
 function markDrawingSelection(st) {
   const chosen = new Set(st.selection);
   for (const el of st.draw.world.querySelectorAll("[data-path]")) {
-    el.classList.toggle("nw-d-selected", chosen.has(el.dataset.path));
+    const path = el.dataset.path;
+    // A collapsed block stands for what it holds: it lights up for a selected layer inside.
+    const inside = el.classList.contains("nw-d-collapsed") && st.selection.some((p) => p.startsWith(`${path}.`));
+    el.classList.toggle("nw-d-selected", chosen.has(path) || inside);
   }
 }
 
 /** Pan so the selected box is in view (when it is not), keeping the zoom. */
 function revealInDrawing(st, path) {
   const d = st.draw;
-  const prim = d.layout?.prims.find((p) => p.path === path);
+  const prims = d.layout?.prims || [];
+  const prim = prims.find((p) => p.path === path) || prims.find((p) => path.startsWith(`${p.path}.`) && !p.frame);
   if (!prim) return;
   const v = viewRect(st);
   if (prim.x0 >= v.x0 && prim.x1 <= v.x1 && prim.y0 >= v.y0 && prim.y1 <= v.y1) return;
@@ -372,6 +393,7 @@ function setAllCollapsed(st, collapsed) {
     }
   });
   st.draw.overrides.clear();
+  st.draw.compact = collapsed;
   walk(st.view?.layers, "layers");
   st.draw.auto = true;
   renderDrawing(st);

@@ -92,7 +92,7 @@ function fillTemplate(template, chosen) {
  * Apply one action to `design` (mutated) and return the path the selection should take
  * (undefined: leave it). Throws where the server would refuse; the caller drops that action.
  */
-function applyLocal(design, action, templates) {
+export function applyLocal(design, action, templates) {
   const layersOf = () => design.layers || (design.layers = []);
   switch (action.op) {
     case "insert": {
