@@ -11,12 +11,16 @@ function rowOf(st, node, path) {
 /**
  * A card's signature: its node, its row and its children's signatures. A card whose signature
  * is unchanged since the last render is reused as it is, so an edit rebuilds only the cards it
- * touched (an insert at the end of ResNet-18 makes one card, not seventy).
+ * touched (an insert into ResNet-18 makes one card, not seventy). A layer's card does not
+ * depend on where it stands (its path is re-set on reuse); a block's holds its children's
+ * paths, so its signature includes its own.
  */
 function signature(st, node, path, memo) {
   const row = rowOf(st, node, path);
-  let sig = `${path}|${JSON.stringify(node, (k, v) => (["layers", "body", "shortcut", "branches"].includes(k) ? undefined : v))}|${row ? JSON.stringify(row) : "pending"}`;
+  const own = JSON.stringify(node, (k, v) => (["layers", "body", "shortcut", "branches"].includes(k) ? undefined : v));
+  let sig = `${own}|${row ? JSON.stringify(row) : "pending"}`;
   if (node && node.type in BLOCKS) {
+    sig = `${path}|${sig}`;
     for (const [key, , kids] of childSlots(node)) {
       sig += `|${key}:${(kids || []).length}[`;
       (kids || []).forEach((kid, i) => { sig += signature(st, kid, `${path}.${key}[${i}]`, memo); });
@@ -29,28 +33,28 @@ function signature(st, node, path, memo) {
 
 function renderModel(st) {
   st.sigs = new Map();
-  st.nextCards = new Map();
+  st.nextCards = new Map(); // signature -> cards (equal layers share one signature)
   const design = st.view || {};
   const input = st.data.input || design.input || {};
   const layers = Array.isArray(design.layers) ? design.layers : [];
 
-  const inputCard = h(
-    "div",
-    { class: "nw-io nw-input", "data-testid": "nw-input" },
-    h("span", { class: "nw-io-title", text: "Input" }),
-    h("span", { class: "nw-shape", text: formatShape(input.shape) }),
-    h("span", { class: "nw-dtype", text: input.dtype || "float32" }),
-  );
-  const lane = renderLane(st, layers, "layers", "Drag layers here from the palette");
-  lane.classList.add("nw-lane-root");
+  if (!st.rootLane) {
+    // Made once: an edit swaps only the cards that changed, so a 5,000-layer model does not
+    // re-attach (and re-style) every card on each edit.
+    st.inputCard = h("div", { class: "nw-io nw-input", "data-testid": "nw-input" },
+      h("span", { class: "nw-io-title", text: "Input" }), h("span", { class: "nw-shape" }), h("span", { class: "nw-dtype" }));
+    st.rootLane = h("div", { class: "nw-lane nw-lane-root", "data-testid": "nw-lane", "data-slot": "layers" });
+    st.outputCard = h("div", { class: "nw-io nw-output", "data-testid": "nw-output" },
+      h("span", { class: "nw-io-title", text: "Output" }), h("span", { class: "nw-shape" }));
+    st.model.replaceChildren(st.inputCard, st.rootLane, st.outputCard);
+  }
+  st.inputCard.querySelector(".nw-shape").textContent = formatShape(input.shape);
+  st.inputCard.querySelector(".nw-dtype").textContent = input.dtype || "float32";
   const out = st.pendingView ? null : st.data.output_shape;
-  const outputCard = h(
-    "div",
-    { class: `nw-io nw-output${Array.isArray(out) ? "" : " nw-io-unknown"}`, "data-testid": "nw-output" },
-    h("span", { class: "nw-io-title", text: "Output" }),
-    h("span", { class: "nw-shape", text: st.pendingView ? "…" : formatShape(out) }),
-  );
-  st.model.replaceChildren(inputCard, lane, outputCard);
+  st.outputCard.classList.toggle("nw-io-unknown", !Array.isArray(out));
+  st.outputCard.querySelector(".nw-shape").textContent = st.pendingView ? "…" : formatShape(out);
+
+  patchChildren(st.rootLane, laneChildren(st, layers, "layers", "Drag layers here from the palette"));
   st.cards = st.nextCards; // what the next render may reuse
   st.dropLane = null;
   renderInfo(st, layers);
@@ -78,11 +82,33 @@ function renderInfo(st, layers) {
   st.redoBtn.disabled = !st.data.history?.can_redo;
 }
 
+/** Make parent's children `kids` touching only what differs between the common head and tail. */
+function patchChildren(parent, kids) {
+  const now = Array.from(parent.children);
+  let head = 0;
+  while (head < kids.length && head < now.length && now[head] === kids[head]) head++;
+  let tail = 0;
+  while (tail < kids.length - head && tail < now.length - head && now[now.length - 1 - tail] === kids[kids.length - 1 - tail]) tail++;
+  const before = tail ? now[now.length - tail] : null;
+  for (let i = head; i < now.length - tail; i++) now[i].remove();
+  const middle = kids.slice(head, kids.length - tail);
+  if (middle.length) {
+    const frag = document.createDocumentFragment();
+    frag.append(...middle);
+    parent.insertBefore(frag, before);
+  }
+}
+
+function laneChildren(st, nodes, slot, emptyText) {
+  const list = Array.isArray(nodes) ? nodes : [];
+  const kids = list.map((node, i) => renderNode(st, node, `${slot}[${i}]`));
+  if (!list.length) kids.push(h("div", { class: "nw-empty", text: emptyText }));
+  return kids;
+}
+
 function renderLane(st, nodes, slot, emptyText) {
   const lane = h("div", { class: "nw-lane", "data-testid": "nw-lane", "data-slot": slot });
-  const list = Array.isArray(nodes) ? nodes : [];
-  list.forEach((node, i) => lane.append(renderNode(st, node, `${slot}[${i}]`)));
-  if (!list.length) lane.append(h("div", { class: "nw-empty", text: emptyText }));
+  lane.append(...laneChildren(st, nodes, slot, emptyText));
   return lane;
 }
 
@@ -166,13 +192,11 @@ function cardTexts(node, row) {
 function renderNode(st, node, path) {
   node = node && typeof node === "object" ? node : { type: "?" };
   const sig = st.sigs.get(path) ?? signature(st, node, path, st.sigs);
-  const reused = st.cards?.get(sig);
-  if (reused) {
-    st.nextCards.set(sig, reused);
-    return reused;
-  }
-  const card = buildCard(st, node, path);
-  st.nextCards.set(sig, card);
+  const card = st.cards?.get(sig)?.pop() ?? buildCard(st, node, path);
+  if (card.dataset.path !== path) card.dataset.path = path;
+  const kept = st.nextCards.get(sig);
+  if (kept) kept.push(card);
+  else st.nextCards.set(sig, [card]);
   return card;
 }
 

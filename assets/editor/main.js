@@ -95,8 +95,9 @@ function act(st, action) {
       st.pending.push({ op: "select", path: selectAfter, seq: st.seq });
     }
   }
-  if (LOCAL_OPS.has(action.op)) render(st);
+  // Send first: the server works on it while the browser draws the optimistic view.
   flush(st);
+  if (LOCAL_OPS.has(action.op)) render(st);
 }
 
 function flush(st) {
@@ -222,10 +223,10 @@ function applySelection(st) {
 /** Select one path (null: none) everywhere: cards, drawing, and the server's inspector. */
 function selectOnly(st, path) {
   setSelection(st, path ? [path] : [], path);
+  act(st, { op: "select", path: path ?? null }); // sent before the browser's own work
   const card = applySelection(st);
   card?.scrollIntoView({ block: "nearest" });
   if (path) revealInDrawing(st, path);
-  act(st, { op: "select", path: path ?? null });
 }
 
 function clickPath(st, path, event) {
