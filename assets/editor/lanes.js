@@ -192,7 +192,7 @@ function cardTexts(node, row) {
 function renderNode(st, node, path) {
   node = node && typeof node === "object" ? node : { type: "?" };
   const sig = st.sigs.get(path) ?? signature(st, node, path, st.sigs);
-  const card = st.cards?.get(sig)?.pop() ?? buildCard(st, node, path);
+  const card = st.cards?.get(sig)?.shift() ?? buildCard(st, node, path); // in order: equal cards keep their places
   if (card.dataset.path !== path) card.dataset.path = path;
   const kept = st.nextCards.get(sig);
   if (kept) kept.push(card);
