@@ -280,7 +280,7 @@ function renderDrawing(st) {
   // A design opened (a template, a saved one): if, fitted, its boxes would be too small to
   // read, it opens with its blocks collapsed; the user expands what they want.
   const opened = String(st.view?.name ?? "");
-  if (opened !== d.opened && (st.view?.layers || []).length) {
+  if (opened !== d.opened) {
     d.opened = opened;
     d.overrides.clear();
     d.compact = false;

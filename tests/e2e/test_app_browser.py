@@ -192,6 +192,7 @@ def test_code_export_runs_with_the_summary_numbers(nw, tmp_path):
 
 def test_screenshots_of_the_main_views(nw, artifacts_dir):
     page = nw.page
+    page.set_viewport_size({"width": 1440, "height": 900})  # the drawing opens fitted to this window
     nw.load_template("Small ResNet")
     select_card(nw, "layers[3].body[0]")
     expect(number_input(nw, "out_channels")).to_have_value("16")
