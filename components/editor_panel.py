@@ -136,9 +136,10 @@ def render_layer_buttons() -> None:
     c[3].button("", icon=":material/delete:", help="Delete (Del)", on_click=S.do_action,
                 args=(state, {"op": "remove", "path": path}), disabled=not path, key="del_layer", width="stretch")
     if path:
+        st.caption("Wrap the selected layer in")
         w = st.columns(2)
         for i, block in enumerate(WRAP_BLOCKS):
-            w[i % 2].button(f"Wrap in {block}", on_click=S.do_action, key=f"wrap_{block}", width="stretch",
+            w[i % 2].button(block, on_click=S.do_action, key=f"wrap_{block}", width="stretch", help=f"Wrap in {block}",
                             args=(state, {"op": "wrap", "paths": [path], "block": block}))
     u = st.columns(2)
     u[0].button("Undo", icon=":material/undo:", on_click=S.undo, args=(state,), disabled=not state[S.HISTORY].can_undo,

@@ -184,23 +184,21 @@ def _on_task(widget_kind: str, widget_classes: str) -> None:
 
 
 def render_input_settings() -> None:
-    """Input shape and dtype; task and its number of classes."""
+    """Input shape and dtype; task and its number of classes (one column: the side column is narrow)."""
     state = st.session_state
     design, revision = state[S.DESIGN], state[S.REVISION]
     inp = design.get("input", {})
     shape_key, dtype_key = f"in:{revision}:shape", f"in:{revision}:dtype"
-    c1, c2 = st.columns([2, 1])
-    c1.text_input("Input shape (no batch)", value=value_text(inp.get("shape", [])), key=shape_key,
+    st.text_input("Input shape (no batch)", value=value_text(inp.get("shape", [])), key=shape_key,
                   on_change=_on_input, args=(shape_key, dtype_key), help="e.g. 3, 32, 32 for colour images; 32 for token ids")
     dtypes = ["float32", "int64"]
-    c2.selectbox("dtype", dtypes, index=dtypes.index(inp.get("dtype", "float32")) if inp.get("dtype", "float32") in dtypes else 0,
+    st.selectbox("dtype", dtypes, index=dtypes.index(inp.get("dtype", "float32")) if inp.get("dtype", "float32") in dtypes else 0,
                  key=dtype_key, on_change=_on_input, args=(shape_key, dtype_key))
     task = design.get("task") or {}
     kinds = ["classification", "regression", "none"]
     kind_key, classes_key = f"task:{revision}:kind", f"task:{revision}:classes"
-    c1, c2 = st.columns([2, 1])
-    c1.selectbox("Task", kinds, index=kinds.index(task.get("kind", "none")), key=kind_key,
+    st.selectbox("Task", kinds, index=kinds.index(task.get("kind", "none")), key=kind_key,
                  on_change=_on_task, args=(kind_key, classes_key))
     if task.get("kind") == "classification":
-        c2.number_input("classes", min_value=2, max_value=100000, step=1, value=int(task.get("num_classes", 10)),
+        st.number_input("classes", min_value=2, max_value=100000, step=1, value=int(task.get("num_classes", 10)),
                         key=classes_key, on_change=_on_task, args=(kind_key, classes_key))
