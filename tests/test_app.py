@@ -165,3 +165,17 @@ def test_autosave_restores_after_restart(tmp_path):
     at2.run()
     assert at2.session_state[S.DESIGN]["name"] == load_template("inception")["name"]
     assert at2.session_state[S.SESSION_ID] == session_id
+
+
+def test_a_message_does_not_move_the_user_off_their_page():
+    """A flash message (say, a refused value) shows once; the next rerun stays on the page the user
+    was on (tabs used to jump back to Graph and hide Train's errors)."""
+    at = _page(_app(load_template("lenet5")), "train")
+    S.flash(at.session_state, "error", "refused: **bold** [link](http://127.0.0.1:1/x.png)")
+    at.run()
+    assert any("refused" in e.value for e in at.error)
+    # user text is shown as typed, never as Markdown
+    assert any(r"\*\*bold\*\*" in e.value and r"\[link\]" in e.value for e in at.error)
+    at.run()
+    assert any(b.key == "train_start" for b in at.button)  # still the Train page
+    assert not any("refused" in e.value for e in at.error)  # shown once
