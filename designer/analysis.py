@@ -230,6 +230,9 @@ class _Walk:
             problems = spec.check(shape, values)
             if problems:
                 message, fix, action = problems[0]
+                # A check's fix edits the layer it checks: it names no path, the analysis adds it.
+                if action is not None and "path" not in action:
+                    action = {**action, "path": path}
                 issue = Issue(path, f"{spec.type}: {message}", fix, action)
         if issue is None:
             try:

@@ -43,13 +43,22 @@ def projection_shortcut(in_shape: tuple, out_shape: tuple) -> list[dict] | None:
     """Layers that map the block's input shape onto its body's output shape, when one is clear."""
     if len(in_shape) == 3 and len(out_shape) == 3:
         (_, h, w), (c2, h2, w2) = in_shape, out_shape
-        if h % h2 or w % w2 or h // h2 != w // w2:
-            return None
-        stride = h // h2
         conv = {"type": "Conv2d", "out_channels": c2, "kernel_size": 1, "bias": False}
+        if h % h2 or w % w2 or h // h2 != w // w2:
+            # Not a whole stride (a body without padding, say): pool to the body's size.
+            return [conv, {"type": "BatchNorm2d"}, {"type": "AdaptiveAvgPool2d", "output_size": [h2, w2]}]
+        stride = h // h2
         if stride != 1:
             conv["stride"] = stride
         return [conv, {"type": "BatchNorm2d"}]
+    if len(in_shape) == 2 and len(out_shape) == 2 and in_shape[1] != out_shape[1] and in_shape[0] != out_shape[0]:
+        (_, l), (c2, l2) = in_shape, out_shape
+        conv = {"type": "Conv1d", "out_channels": c2, "kernel_size": 1, "bias": False}
+        if l % l2 == 0:
+            if l // l2 != 1:
+                conv["stride"] = l // l2
+            return [conv, {"type": "BatchNorm1d"}]
+        return [conv, {"type": "BatchNorm1d"}, {"type": "AdaptiveAvgPool1d", "output_size": l2}]
     if len(in_shape) == 2 and len(out_shape) == 2 and in_shape[0] == out_shape[0]:
         return [{"type": "Linear", "out_features": out_shape[1]}]
     if len(in_shape) == 1 and len(out_shape) == 1:
@@ -64,11 +73,12 @@ def residual_issue(path: str, in_shape: tuple, body: tuple, shortcut: tuple, has
     message = (f"the body gives {size_text(list(body))} but the shortcut gives {size_text(list(shortcut))}; "
                "a residual adds them, so they must match")
     projection = projection_shortcut(in_shape, body)
-    if projection is None or has_shortcut:
+    if projection is None:
         return Issue(path, message, "make the body keep its input shape, or give a shortcut that matches it")
     names = " + ".join(_describe(n) for n in projection)
+    verb = "replace the shortcut with a projection" if has_shortcut else "add a projection shortcut"
     return Issue(
-        path, message, f"add a projection shortcut: {names}",
+        path, message, f"{verb}: {names}",
         action={"op": "set", "path": path, "key": "shortcut", "value": projection},
     )
 

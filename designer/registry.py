@@ -17,6 +17,8 @@ from designer.params import ParamSpec, size_text
 
 Shape = tuple[int, ...]
 # A check returns (message, fix, action) triples: problems that a shape pass would miss or word badly.
+# The action is an edit of the checked layer without a path ({"op": "set", "key", "value"}): the
+# analysis adds the layer's path, so the fix is one click.
 Check = Callable[[Shape, dict[str, Any]], list[tuple[str, str | None, dict | None]]]
 
 

@@ -128,11 +128,26 @@ def test_residual_on_a_sequence_proposes_linear():
     assert forward_matches(apply_fix(d, "layers[0]")).output_shape == (5, 4)
 
 
-def test_residual_with_a_wrong_given_shortcut_has_no_one_click_fix():
+def test_residual_with_a_wrong_given_shortcut_is_replaced_in_one_click():
     d = design([3, 8, 8], [{"type": "Residual", "body": [conv(8, 3, padding=1)], "shortcut": [conv(4, 1)]}])
     _, err = only_error(d, "layers[0]")
     assert "8×8×8" in err.message and "4×8×8" in err.message
-    assert err.fix and err.action is None
+    assert err.fix.startswith("replace the shortcut with a projection")
+    assert analyze(apply_fix(d, "layers[0]")).valid
+
+
+@pytest.mark.parametrize("shape, body", [
+    ([3, 8, 8], [conv(8, 3)]),  # no padding: 8×8 -> 6×6, not a whole stride
+    ([3, 9, 9], [conv(8, 3, stride=2)]),  # 9 -> 4
+    ([4, 20], [{"type": "Conv1d", "out_channels": 6, "kernel_size": 5}]),  # (C, L) -> (6, 16)
+    ([4, 20], [{"type": "Conv1d", "out_channels": 6, "kernel_size": 3, "stride": 2, "padding": 1}]),  # 20 -> 10
+])
+def test_identity_shortcut_that_cannot_match_gets_a_projection_fix(shape, body):
+    d = design(shape, [{"type": "Residual", "body": body}])
+    _, err = only_error(d, "layers[0]")
+    assert err.action is not None and err.fix.startswith("add a projection shortcut")
+    fixed = apply_fix(d, "layers[0]")
+    assert analyze(fixed).valid, analyze(fixed).errors
 
 
 # --- per-layer rules ---------------------------------------------------------------------------------
@@ -146,7 +161,25 @@ def test_heads_must_divide_the_embedding(layer, param):
     d = design([5, 10], [layer])
     _, err = only_error(d, "layers[0]")
     assert "10" in err.message and "3" in err.message
-    assert f"set {param} to one of 1, 2, 5, 10" in err.fix
+    assert f"set {param} to 2 (one of 1, 2, 5, 10)" in err.fix
+    # one click: the nearest number of heads at or below the one given that divides
+    fixed = apply_fix(d, "layers[0]")
+    assert fixed["layers"][0][param] == 2 and analyze(fixed).valid
+
+
+@pytest.mark.parametrize("shape, layer, key, value", [
+    ([6, 8, 8], {"type": "GroupNorm", "num_groups": 4}, "num_groups", 3),
+    ([6, 8, 8], conv(8, 3, groups=4), "groups", 2),
+    ([12, 4], {"type": "LSTM", "hidden_size": 8, "dropout": 0.2}, "dropout", 0.0),
+    ([12, 4], {"type": "PositionalEncoding", "max_len": 5}, "max_len", 12),
+    ([3, 8, 8], {"type": "Flatten", "start_dim": 0}, "start_dim", 1),
+])
+def test_layer_rule_fixes_are_one_click(shape, layer, key, value):
+    d = design(shape, [layer])
+    _, err = only_error(d, "layers[0]")
+    assert err.action == {"op": "set", "key": key, "value": value, "path": "layers[0]"}
+    assert analyze(apply_fix(d, "layers[0]")).valid
+    assert not err.message.startswith(f"{layer['type']}: {layer['type']}:")  # no doubled prefix
 
 
 @pytest.mark.parametrize("layer, limit", [

@@ -56,7 +56,12 @@ def channels_divisible(param: str, what: str):
         if groups and channels % groups:
             options = [g for g in range(1, channels + 1) if channels % g == 0]
             shown = ", ".join(str(g) for g in options[:12])
-            return [(f"{what}: {channels} channels do not divide into {param}={groups}", f"set {param} to one of {shown}", None)]
+            out = v.get("out_channels")  # a convolution's groups divide its output channels too
+            nearest = max(g for g in options if g <= groups and (not out or out % g == 0))
+            # The analysis names the layer type; `what` adds only what it does not say.
+            prefix = "" if what in ("GroupNorm",) else f"{what}: "
+            return [(f"{prefix}{channels} channels do not divide into {param}={groups}",
+                     f"set {param} to {nearest} (or one of {shown})", {"op": "set", "key": param, "value": nearest})]
         return []
 
     return check

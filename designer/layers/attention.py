@@ -11,8 +11,10 @@ def _heads_check(param: str, what: str):
         embed, heads = shape[-1], v[param]
         if embed % heads:
             options = ", ".join(str(h) for h in range(1, min(embed, 64) + 1) if embed % h == 0)
+            nearest = max(h for h in range(1, heads + 1) if embed % h == 0)
             return [(f"{what} {embed} does not divide into {param}={heads} heads",
-                     f"set {param} to one of {options}, or change the embedding size to a multiple of {heads}", None)]
+                     f"set {param} to {nearest} (one of {options}), or change the embedding size to a multiple of {heads}",
+                     {"op": "set", "key": param, "value": nearest})]
         return []
 
     return check

@@ -19,5 +19,5 @@ register(LayerSpec(
     positional=("num_embeddings", "embedding_dim"),
     check=lambda shape, v: [] if v["padding_idx"] is None or -v["num_embeddings"] <= v["padding_idx"] < v["num_embeddings"]
     else [(f"padding_idx {v['padding_idx']} is outside the vocabulary of {v['num_embeddings']}",
-           "set padding_idx below num_embeddings, or null", None)],
+           "set padding_idx to null (or below num_embeddings)", {"op": "set", "key": "padding_idx", "value": None})],
 ))

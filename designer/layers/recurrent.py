@@ -32,7 +32,7 @@ def _label(v):
 def _dropout_check(shape, v):
     if v["dropout"] > 0 and v["num_layers"] == 1:
         return [("dropout only acts between stacked layers, and num_layers is 1",
-                 "set num_layers to 2 or more, or dropout to 0", None)]
+                 "set dropout to 0, or num_layers to 2 or more", {"op": "set", "key": "dropout", "value": 0.0})]
     return []
 
 

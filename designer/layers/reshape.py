@@ -21,7 +21,8 @@ def _flatten_check(shape, v):
         return [(f"start_dim/end_dim out of range for a {len(shape) + 1}-D tensor (batch included)",
                  "use start_dim=1, end_dim=-1", None)]
     if start == 0:
-        return [("start_dim 0 would merge the batch into the features", "set start_dim to 1", None)]
+        return [("start_dim 0 would merge the batch into the features", "set start_dim to 1",
+                 {"op": "set", "key": "start_dim", "value": 1})]
     if start > end:
         return [(f"start_dim {v['start_dim']} comes after end_dim {v['end_dim']}", "swap them", None)]
     return []
@@ -67,7 +68,7 @@ def _upsample_check(shape, v):
 def _pe_check(shape, v):
     if shape[0] > v["max_len"]:
         return [(f"the sequence has {shape[0]} steps, more than max_len {v['max_len']}",
-                 f"set max_len to at least {shape[0]}", None)]
+                 f"set max_len to {shape[0]}", {"op": "set", "key": "max_len", "value": shape[0]})]
     return []
 
 
