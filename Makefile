@@ -15,7 +15,7 @@ install-dev: $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 
 run: install
-	$(BIN)/streamlit run app.py
+	$(BIN)/python -m components.serve app.py
 
 test: install-dev
 	$(BIN)/python -m pytest -n 2 --dist loadfile
