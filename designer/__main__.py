@@ -33,7 +33,7 @@ def output_folder(text: str, option: str = "--out") -> Path:
     path = Path(text)
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
