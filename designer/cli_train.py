@@ -67,9 +67,9 @@ def load_data(name: str, seed: int):
 
 
 def train_command(args: argparse.Namespace, design: dict) -> int:
-    from designer.__main__ import output_file, output_folder, seed_value
     from designer.analysis import analyze
     from designer.build import build_model
+    from designer.cli_checks import output_file, output_folder, seed_value
     from designer.datasets import DataError, check_design_against_data
     from designer.training import ConfigError, JsonlLogger, TrainConfig, Trainer
 

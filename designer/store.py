@@ -24,9 +24,9 @@ import os
 import sqlite3
 import threading
 import time
-from datetime import datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 

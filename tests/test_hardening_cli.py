@@ -119,11 +119,11 @@ def test_train_seed_and_log_errors_are_one_line_with_exit_2(tmp_path):
 
 def test_train_refuses_a_model_too_big_for_memory_before_building_it(tmp_path):
     """A 2 GB model at batch 65,536: refused from the estimate; the process never holds the weights."""
+    import torch
+
     from designer.analysis import analyze
     from designer.build import build_model
     from designer.training import available_memory, estimate_memory
-
-    import torch
 
     features = 22_000  # Linear 22,000 × 22,000: 484 M parameters, 1.9 GB as float32
     design = {"format": "netwright.design", "version": 1, "name": "big", "input": {"shape": [features], "dtype": "float32"},

@@ -3,7 +3,6 @@ and through the page (AppTest on app.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
