@@ -116,7 +116,7 @@ def _rename(widget_key: str) -> None:
     try:
         S.set_design(st.session_state, rename(st.session_state[S.DESIGN], st.session_state[widget_key]))
     except EditError as exc:
-        S.flash(st.session_state, "error", str(exc))
+        S.flash(st.session_state, "error", md_text(exc))
 
 
 _OVERWRITE = "_save_overwrite"  # (name, revision) waiting for "Replace" before an existing save is replaced

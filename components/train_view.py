@@ -131,7 +131,15 @@ def _upload_dataset():
             shape = (st.session_state[S.DESIGN].get("input") or {}).get("shape", [3, 32, 32])
             channels = shape[0] if len(shape) == 3 and shape[0] in (1, 3) else 3
             size = shape[-1] if len(shape) == 3 else 32
-            dataset = dataset_from_image_zip(data, image_size=size, channels=channels, name=name)
+            bar = st.progress(0.0, text="Reading images…")
+
+            def progress(done: int, total: int) -> None:
+                # Each update is a Streamlit call, where a Stop or any click ends this run: decoding is cancellable.
+                if done % 16 == 0:
+                    bar.progress(done / max(total, 1), text=f"Reading images: {done:,} of {total:,}")
+
+            dataset = dataset_from_image_zip(data, image_size=size, channels=channels, name=name, progress=progress)
+            bar.empty()
     except DataError as exc:
         st.error(md_text(f"{upload.name}: {exc}"))
         return None
