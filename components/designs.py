@@ -88,13 +88,13 @@ def store_messages() -> list[tuple[str, str]]:
 
 
 def render_store_status(container=None) -> None:
-    """The banner for the top of the page: nothing while the stores work; otherwise what went wrong, in plain
-    text, and (when work is not being saved) a download of the open design."""
+    """The store's status, for the top of the page or the sidebar: nothing while the stores work; otherwise
+    what went wrong, in plain text, and a download of the open design."""
     where = container if container is not None else st
     messages = store_messages()
     for kind, text in messages:
         getattr(where, kind)(md_text(text))
-    if any(kind == "error" for kind, _ in messages):
+    if messages:  # not saving, or a store repaired under the page: the open design can be kept as a file
         state = st.session_state
         key = "store_status_download" if container is None else "store_status_download_side"
         where.download_button("⬇ Download the open design", S.export_design(state),

@@ -175,6 +175,7 @@ def test_the_page_opens_on_a_damaged_database_and_says_so(db):
     junk = _junk(db)
     at = _app()
     assert "was damaged" in _texts(at.sidebar.warning)
+    assert [d for d in _downloads(at) if d.key == "store_status_download_side"]  # the open design, as a file
     assert any(p.read_bytes() == junk for p in db.parent.iterdir() if ".damaged-" in p.name)
     _button(at, "tpl_resnet_small").click().run()
     assert not at.exception
