@@ -168,6 +168,16 @@ def _is_damage(exc: BaseException) -> bool:
         w in text for w in ("not a database", "malformed", "corrupt", "file is encrypted"))
 
 
+_STORAGE_FAILURES = ("readonly", "read-only", "disk i/o", "disk is full", "unable to open", "no such file")
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    """Whether a write failed because the file cannot take it (read-only, removed, a full disk), not for a
+    reason of its own (a constraint, a lock held too long): only the first moves the store to memory."""
+    return isinstance(exc, OSError) or (isinstance(exc, sqlite3.OperationalError)
+                                        and any(w in str(exc).lower() for w in _STORAGE_FAILURES))
+
+
 def _check_writable(conn: sqlite3.Connection) -> None:
     """A real write (rolled back): SQLite opens a read-only file without complaint and fails only on writing."""
     conn.execute("BEGIN IMMEDIATE")
@@ -337,12 +347,16 @@ class SqliteStore:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except (sqlite3.Error, OSError) as exc:
+                if not _is_storage_failure(exc):
+                    raise
                 self._degrade(exc)
                 self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except (sqlite3.OperationalError, OSError) as exc:
                 self._rollback()
+                if not _is_storage_failure(exc):
+                    raise
                 if self.saving:  # the file refused the write (read-only, full): memory from now on
                     self._degrade(exc)
                 raise StoreUnavailable(f"not saved: {_reason(exc)}") from exc
@@ -353,6 +367,8 @@ class SqliteStore:
                 self._conn.execute("COMMIT")
             except (sqlite3.Error, OSError) as exc:
                 self._rollback()
+                if not _is_storage_failure(exc):
+                    raise
                 self._degrade(exc)
                 raise StoreUnavailable(f"not saved: {_reason(exc)}") from exc
 

@@ -260,3 +260,32 @@ def test_plotly_labels_from_user_text_are_text():
     assert fig.data[0].name == '&lt;a href="http://127.0.0.1:8899/"&gt;run&lt;/a&gt; &lt;b&gt;bold&lt;/b&gt;'
     heat = confusion_figure([[1, 0], [0, 1]], ["<b>cat</b>", "dog"])
     assert list(heat.data[0].x) == ["&lt;b&gt;cat&lt;/b&gt;", "dog"]
+
+
+class _Refusing:
+    """A connection whose writes fail as SQLite's do on a file that became read-only (or stays locked)."""
+
+    def __init__(self, conn, error: str):
+        self._conn, self._error = conn, error
+
+    def execute(self, sql, *args):
+        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            raise sqlite3.OperationalError(self._error)
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_a_write_refused_while_running_moves_the_store_to_memory_and_keeps_the_write(tmp_path):
+    store = DesignStore(tmp_path / "nw.db")
+    store.save("before", load_template("lenet5"))
+    store._conn = _Refusing(store._conn, "attempt to write a readonly database")
+    store.save("after", load_template("resnet_small"))  # made again, in memory
+    assert not store.saving and "attempt to write a readonly database" in store.problem
+    assert {r["name"] for r in store.list()} == {"before", "after"}
+    locked = DesignStore(tmp_path / "other.db")
+    locked._conn = _Refusing(locked._conn, "database is locked")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # not a storage failure: said, not hidden
+        locked.save("x", load_template("lenet5"))
+    assert locked.saving
