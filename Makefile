@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(BIN)/streamlit run app.py
+	$(BIN)/python -m components.serve app.py
 
 test: install-dev
 	$(BIN)/python -m pytest -n 2 --dist loadfile

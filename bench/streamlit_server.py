@@ -1,5 +1,6 @@
-"""A Streamlit server for the browser tests and the load benchmark: `streamlit run` on a free
-localhost port, answered health check, stopped afterwards."""
+"""A Streamlit server for the browser tests and the load benchmark: `streamlit run` (through
+components.serve, as `make run` starts it: with the Host check) on a free localhost port, answered
+health check, stopped afterwards."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve_streamlit(script: Path, *extra_args: str, timeout: float = 60.0,
                     env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run ``streamlit run script`` on a free localhost port; yield its URL; stop it after.
+    """Run ``streamlit run script`` (via components.serve) on a free localhost port; yield its URL; stop it after.
 
     ``extra_args`` go to ``streamlit run`` (e.g. ``--theme.base=dark``); ``env`` adds to (or
     overrides) the server's environment.
@@ -39,8 +40,7 @@ def serve_streamlit(script: Path, *extra_args: str, timeout: float = 60.0,
     cmd = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
+        "components.serve",  # `streamlit run` with the app's Host check (DNS rebinding), as `make run` starts it
         str(script),
         "--server.headless=true",
         "--server.address=127.0.0.1",

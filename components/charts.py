@@ -6,6 +6,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from components.text import plot_text
+
 
 def smooth(values: list[float], weight: float = 0.9) -> list[float]:
     """TensorBoard-style exponential moving average, debiased at the start."""
@@ -55,7 +57,7 @@ def epoch_figure(epochs: list[dict[str, Any]]) -> go.Figure:
 
 
 def confusion_figure(matrix: list[list[int]], classes: list[str] | None) -> go.Figure:
-    labels = classes or [str(i) for i in range(len(matrix))]
+    labels = [plot_text(c) for c in classes] if classes else [str(i) for i in range(len(matrix))]
     fig = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix, texttemplate="%{text}"))
     fig.update_layout(yaxis=dict(autorange="reversed"))
     return _layout(fig, "Confusion matrix (validation)", "predicted", "true")
@@ -66,7 +68,7 @@ def overlay_figure(runs: list[tuple[str, list[dict]]], metric: str = "loss") -> 
     fig = go.Figure()
     for name, steps in runs:
         xs, ys = _step_columns(steps, metric)
-        fig.add_scatter(x=xs, y=smooth(ys) if ys else ys, mode="lines", name=name)
+        fig.add_scatter(x=xs, y=smooth(ys) if ys else ys, mode="lines", name=plot_text(name))  # user text: no HTML
     return _layout(fig, f"Training {metric} (smoothed)", "step", metric)
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from components import state as S
 from components.editor import build_payload, editor
-from components.text import plain
+from components.text import md_text
 from designer.design import format_path, parse_path
 from designer.edits import new_node, wrap_nodes
 from designer.families import FAMILIES
@@ -162,7 +162,7 @@ def render_errors() -> None:
     n = len(analysis.errors)
     st.markdown(f"**:red[{n} error{'s' if n != 1 else ''}]**")
     for i, issue in enumerate(analysis.errors[:ERRORS_SHOWN]):
-        text = f"{plain(issue.path)}: {plain(issue.message)}" + (f"  \nFix: {plain(issue.fix)}" if issue.fix else "")
+        text = f"`{issue.path}`: {md_text(issue.message)}" + (f"  \nFix: {md_text(issue.fix)}" if issue.fix else "")
         st.error(text)
         if issue.action:
             st.button("Apply fix", key=f"fix_{i}", on_click=S.do_action, args=(st.session_state, issue.action),

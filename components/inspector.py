@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from components import state as S
+from components.text import md_text
 from designer.design import get_at
 from designer.edits import EditError, apply_action, set_input, set_task, unset_param
 from designer.params import ParamSpec
@@ -61,7 +62,7 @@ def _apply(path: str, key: str, value: Any) -> None:
         # through apply_action: it also refuses a value that takes the design past its limits (Repeat × 1000 in a Repeat)
         S.set_design(state, apply_action(state[S.DESIGN], {"op": "set", "path": path, "key": key, "value": value}))
     except EditError as exc:
-        S.flash(state, "error", f"{path}.{key}: {exc} — kept the last good value")
+        S.flash(state, "error", md_text(f"{path}.{key}: {exc} — kept the last good value"))
         state[S.REVISION] += 1  # re-key the widgets so they show the kept value
 
 
@@ -73,7 +74,7 @@ def _on_change(path: str, param: ParamSpec, widget_key: str) -> None:
         try:
             value = parse_text(param, raw)
         except EditError as exc:
-            S.flash(st.session_state, "error", f"{exc} — kept the last good value")
+            S.flash(st.session_state, "error", md_text(f"{exc} — kept the last good value"))
             st.session_state[S.REVISION] += 1
             return
     else:
@@ -150,7 +151,7 @@ def render_inspector() -> None:
         param_widget(path, param, values[param.name], revision)
     if row is not None:
         for issue in row.errors:
-            st.error(issue.message + (f"\n\nFix: {issue.fix}" if issue.fix else ""))
+            st.error(md_text(issue.message) + (f"\n\nFix: {md_text(issue.fix)}" if issue.fix else ""))
     given = [k for k in node if k not in ("type", "name", *spec.children) and spec.param(k) and not spec.param(k).required]
     if given:
         st.button("Reset to defaults", key=f"insp:{revision}:{path}:reset",
@@ -166,7 +167,7 @@ def _on_input(widget_shape: str, widget_dtype: str) -> None:
         shape = [int(p) for p in text.replace("×", ",").replace("x", ",").replace(" ", ",").split(",") if p]
         S.set_design(state, set_input(state[S.DESIGN], shape, state[widget_dtype]))
     except (ValueError, EditError) as exc:
-        S.flash(state, "error", f"input: {exc} — kept the last good value")
+        S.flash(state, "error", md_text(f"input: {exc} — kept the last good value"))
         state[S.REVISION] += 1
 
 
@@ -179,7 +180,7 @@ def _on_task(widget_kind: str, widget_classes: str) -> None:
         design = set_task(state[S.DESIGN], None if kind == "none" else kind, int(state.get(widget_classes) or 10))
         S.set_design(state, design)
     except EditError as exc:
-        S.flash(state, "error", f"task: {exc}")
+        S.flash(state, "error", md_text(f"task: {exc}"))
         state[S.REVISION] += 1
 
 

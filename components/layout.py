@@ -7,7 +7,6 @@ from pathlib import Path
 import streamlit as st
 
 from components import state as S
-from components.text import plain
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 # (file, title, icon, url path): Design first, the default.
@@ -41,9 +40,10 @@ def render_page_style() -> None:
 
 
 def render_flash() -> None:
-    """The message left by the last action (shown once)."""
+    """The message left by the last action (shown once). Flash text is Markdown whose user text
+    was escaped where it was made (components.text.md_text)."""
     flash = st.session_state.get(S.FLASH)
     if flash:
         kind, message = flash
-        getattr(st, kind, st.info)(plain(message))
+        getattr(st, kind, st.info)(message)
         st.session_state[S.FLASH] = None

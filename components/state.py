@@ -19,6 +19,8 @@ from designer.edits import EditError, apply_action
 from designer.errors import DesignFileError
 from designer.history import History
 
+from components.text import md_text
+
 # The keys, in one place.
 DESIGN = "design"
 HISTORY = "history"
@@ -121,7 +123,7 @@ def do_action(state: State, action: dict[str, Any]) -> bool:
     try:
         design = apply_action(state[DESIGN], action)
     except EditError as exc:
-        flash(state, "error", str(exc))
+        flash(state, "error", md_text(exc))
         return False
     set_design(state, design)
     if action.get("op") == "insert":

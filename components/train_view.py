@@ -16,6 +16,7 @@ import streamlit as st
 from components import charts
 from components import state as S
 from components.derived import code_files
+from components.text import md_text
 
 _SOURCE = "train_source"
 _UPLOAD = "train_upload_dataset"
@@ -130,13 +131,21 @@ def _upload_dataset():
             shape = (st.session_state[S.DESIGN].get("input") or {}).get("shape", [3, 32, 32])
             channels = shape[0] if len(shape) == 3 and shape[0] in (1, 3) else 3
             size = shape[-1] if len(shape) == 3 else 32
-            dataset = dataset_from_image_zip(data, image_size=size, channels=channels, name=name)
+            bar = st.progress(0.0, text="Reading images…")
+
+            def progress(done: int, total: int) -> None:
+                # Each update is a Streamlit call, where a Stop or any click ends this run: decoding is cancellable.
+                if done % 16 == 0:
+                    bar.progress(done / max(total, 1), text=f"Reading images: {done:,} of {total:,}")
+
+            dataset = dataset_from_image_zip(data, image_size=size, channels=channels, name=name, progress=progress)
+            bar.empty()
     except DataError as exc:
-        st.error(f"{upload.name}: {exc}")
+        st.error(md_text(f"{upload.name}: {exc}"))
         return None
     st.session_state[_UPLOAD] = dataset
-    st.caption(f"{dataset.name}: {dataset.size:,} samples, input {'×'.join(map(str, dataset.input_shape))} "
-               f"{dataset.dtype}, {dataset.task['kind']}")
+    st.caption(md_text(f"{dataset.name}: {dataset.size:,} samples, input {'×'.join(map(str, dataset.input_shape))} "
+                       f"{dataset.dtype}, {dataset.task['kind']}"))
     return dataset
 
 
@@ -162,14 +171,14 @@ def _config_form(dataset) -> Any:
         resolved = resolve_device(device)
         st.caption(f"Runs on **{resolved}**" + (" (auto)" if device == "auto" else ""))
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(md_text(exc))
         return None
     try:
         return TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), optimizer=optimizer,
                            schedule=schedule, weight_decay=float(wd), grad_clip=float(clip) or None, device=device,
                            precision=precision, compile=bool(compile_), seed=int(seed))
     except ConfigError as exc:
-        st.error(str(exc))
+        st.error(md_text(exc))
         return None
 
 
@@ -187,7 +196,7 @@ def _memory_check(design: dict, dataset, config) -> bool:
                                    device=resolve_device(config.device))
         check_memory(estimate)
     except InsufficientMemory as exc:
-        st.error(str(exc))
+        st.error(md_text(exc))
         return False
     st.caption(f"Estimated memory: {format_bytes(estimate['total'])}"
                + (f" of {format_bytes(estimate['available'])} available" if estimate.get("available") else ""))
@@ -214,7 +223,8 @@ def render_train(design: dict) -> None:
         processes = _processes_input() if config is not None else 1
         problems = compatibility(design, dataset) if dataset is not None else []
         for p in problems:
-            st.warning(f"**{p['path']}**: {p['message']}" + (f"\n\nFix: {p['fix']}" if p.get("fix") else ""))
+            st.warning(f"**{md_text(p['path'])}**: {md_text(p['message'])}"
+                       + (f"\n\nFix: {md_text(p['fix'])}" if p.get("fix") else ""))
         job = job_manager().get(state.get(S.JOB_ID) or "")
         active = job is not None and job.status in ("queued", "running")
         ready = analysis.valid and dataset is not None and config is not None and not problems
@@ -227,7 +237,7 @@ def render_train(design: dict) -> None:
                     job_id = (start_torchrun_run(design, dataset, config, processes) if processes > 1
                               else start_run(design, dataset, config))
                 except ValueError as exc:  # torchrun cannot run on that device (MPS)
-                    st.error(str(exc))
+                    st.error(md_text(exc))
                 else:
                     state[S.JOB_ID] = job_id
                     st.query_params["run"] = state[S.JOB_ID]
@@ -255,7 +265,7 @@ def live_panel() -> None:
         st.rerun(scope="app")  # the run ended: redraw Start/Stop outside this fragment
     st.progress(frac, text=f"{status} · {text}")
     if snap.get("message"):
-        (st.error if status in ("failed", "diverged") else st.caption)(snap["message"])
+        (st.error if status in ("failed", "diverged") else st.caption)(md_text(snap["message"]))
     if snap["steps"]:
         st.plotly_chart(charts.loss_figure(snap["steps"]), key="live_loss", width="stretch")
     if snap["epochs"]:
@@ -340,5 +350,5 @@ def render_runs() -> None:
             try:
                 store.delete(rid)
             except ValueError as exc:  # a run still going: stop it first
-                S.flash(st.session_state, "warning", f"Run #{rid}: {exc}")
+                S.flash(st.session_state, "warning", md_text(f"Run #{rid}: {exc}"))
         st.rerun()

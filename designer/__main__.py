@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from designer.cli_checks import CommandError, output_file, output_folder, write_file
+
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
 
@@ -105,7 +107,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not analysis.valid:
         _print_errors(analysis)
         return EXIT_INVALID
-    for path in write_export(design, Path(args.out), analysis):
+    out = output_folder(args.out)
+    try:
+        paths = write_export(design, out, analysis)
+    except OSError as exc:
+        raise CommandError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from None
+    for path in paths:
         print(path)
     return EXIT_OK
 
@@ -115,6 +122,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from designer.graph import GraphvizError, GraphvizMissing, render, to_dot
 
     design = _load(args.design)
+    out = output_file(args.out) if args.out is not None else None
     analysis = analyze(design)
     dot = to_dot(design, analysis, direction=args.direction, expand_repeats=args.expand)
     if args.format == "dot":
@@ -124,8 +132,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
             data = render(dot, args.format)
         except (GraphvizMissing, GraphvizError) as exc:
             return _fail(str(exc))
-    if args.out:
-        Path(args.out).write_bytes(data)
+    if out is not None:
+        write_file(out, data)
     elif args.format == "png":
         return _fail("PNG is binary: give --out FILE")
     else:
@@ -192,7 +200,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--max-steps", type=int, default=None)
     s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     s.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", default="0", help="a whole number from 0 to 4294967295")
     s.add_argument("--log", help="write JSON lines of steps, epochs and the end")
     s.add_argument("--out", help="folder for checkpoints (best/last .safetensors)")
     s.set_defaults(func=cmd_train)
@@ -209,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except DesignFileError as exc:
+    except (DesignFileError, CommandError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130

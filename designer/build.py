@@ -31,7 +31,13 @@ _STEMS = {
     "SequencePool": "seqpool", "Residual": "res", "Parallel": "branch", "Repeat": "stack", "Sequential": "seq",
 }
 # Names an nn.Module attribute must not take.
-_RESERVED = set(dir(nn.Module)) | {"self", "x", "nn", "torch", "math", "F", "Model"}
+def _module_attributes() -> set[str]:
+    """Every attribute name a live module has: the classes' (methods, properties) and an instance's own
+    (`training`, `_parameters`, ...), for nn.Module (the exported Model) and nn.Sequential (the live model)."""
+    return {name for cls in (nn.Module, nn.Sequential) for name in (*dir(cls), *vars(cls()))}
+
+
+_RESERVED = _module_attributes() | {"self", "x", "nn", "torch", "math", "F", "Model"}
 
 
 class BuildError(ValueError):

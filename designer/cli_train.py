@@ -69,6 +69,7 @@ def load_data(name: str, seed: int):
 def train_command(args: argparse.Namespace, design: dict) -> int:
     from designer.analysis import analyze
     from designer.build import build_model
+    from designer.cli_checks import output_file, output_folder, seed_value
     from designer.datasets import DataError, check_design_against_data
     from designer.training import ConfigError, JsonlLogger, TrainConfig, Trainer
 
@@ -77,6 +78,11 @@ def train_command(args: argparse.Namespace, design: dict) -> int:
         for e in analysis.errors:
             print(f"{e.path}: {e.message}" + (f" (fix: {e.fix})" if e.fix else ""), file=sys.stderr)
         return 1
+    # Options are checked before any data is read or any weight is made (one line, exit 2).
+    args.seed = seed_value(str(args.seed))
+    log_path = output_file(args.log, "--log") if args.log is not None else None
+    if args.out is not None:
+        output_folder(args.out)
     try:
         dataset = load_data(args.dataset, args.seed)
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
@@ -93,9 +99,18 @@ def train_command(args: argparse.Namespace, design: dict) -> int:
             print(f"{p['path']}: {p['message']}" + (f" (fix: {p['fix']})" if p.get("fix") else ""), file=sys.stderr)
         return 1
     callbacks: list[Callback] = [ProgressBar()]
-    if args.log:
-        callbacks.append(JsonlLogger(args.log))
-    result = Trainer(lambda: build_model(design, analysis), dataset, config, callbacks).run()
+    if log_path is not None:
+        try:
+            log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - the logger closes it at the end
+        except OSError as exc:
+            print(f"error: --log {args.log}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+            return 2
+        callbacks.append(JsonlLogger(log_file))
+    try:
+        result = Trainer(lambda: build_model(design, analysis), dataset, config, callbacks).run()
+    finally:
+        if log_path is not None:
+            log_file.close()
     if result.samples_per_s:
         print(f"{result.samples_per_s:,.0f} samples/s", file=sys.stderr)
     return 0 if result.status in ("completed", "stopped") else 1

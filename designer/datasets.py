@@ -35,6 +35,8 @@ MAX_ZIP_MEMBERS = 20_000
 MAX_ZIP_TOTAL_BYTES = 200 * 2**20  # uncompressed
 MAX_ZIP_FILE_BYTES = 20 * 2**20  # one image file
 MAX_IMAGE_PIXELS = 40_000_000  # one decoded image (width * height)
+MAX_TOTAL_PIXELS = 1_000_000_000  # all the images of one zip together, read from their headers before decoding
+MAX_CSV_FIELD = 131_072  # characters in one CSV cell (the csv module's own limit)
 MAX_TENSOR_BYTES = 2 * 2**30  # the decoded images as float32
 MAX_CLASSES = 100_000
 CSV_AUTO_MAX_CLASSES = 20  # task="auto": integer-like labels with at most this many values are classes
@@ -61,6 +63,10 @@ __all__ = [
 
 class DataError(ValueError):
     """Data that cannot be used, in one line a user can act on: names the file, column or array and what was received."""
+
+
+class DataCancelled(DataError):
+    """Reading was cancelled by the caller (its `cancel` callback said so) between two images."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -860,7 +866,7 @@ def _npz_array(npz: Any, key: str, label: str) -> np.ndarray:
     if declared is not None and declared > MAX_ARRAY_BYTES:
         raise DataError(f"{label}: array '{key}' says it takes {declared} bytes, more than the {MAX_ARRAY_BYTES} allowed")
     try:
-        return npz[key]
+        value = npz[key]
     except MemoryError:  # a header whose claim the check above could not read
         raise DataError(f"{label}: array '{key}' is larger than this machine's memory") from None
     except ValueError as e:
@@ -871,6 +877,10 @@ def _npz_array(npz: Any, key: str, label: str) -> np.ndarray:
         raise DataError(f"{label}: could not read array '{key}' ({e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise DataError(f"{label}: array '{key}' is damaged ({e})") from None
+    if not isinstance(value, np.ndarray):  # a member "X" without ".npy": NumPy hands back its raw bytes
+        raise DataError(f"{label}: member '{key}' is not a NumPy array (no .npy header); "
+                        f"save the arrays with np.savez(path, X=..., y=...)")
+    return value
 
 
 def _npz_features(x: np.ndarray, key: str, label: str) -> np.ndarray:
@@ -980,12 +990,27 @@ def _csv_rows(data: bytes, label: str) -> list[list[str]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise DataError(f"{label}: not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
+    nul = text.find("\x00")
+    if nul >= 0:  # NumPy's text arrays drop trailing NULs, so "2\x00" would pass as 2
+        raise DataError(f"{label}: line {text.count(chr(10), 0, nul) + 1} holds a NUL byte; "
+                        f"a CSV is plain text: save it again as UTF-8 text")
     try:
         dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     rows = []
-    for line, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
+    reader = csv.reader(io.StringIO(text), dialect)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            if "field limit" in str(e):
+                raise DataError(f"{label}: line {reader.line_num} has a cell longer than {MAX_CSV_FIELD:,} characters; "
+                                f"CSV cells must be numbers or short labels") from None
+            raise DataError(f"{label}: line {reader.line_num} is not valid CSV ({e})") from None
+        line = reader.line_num
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
@@ -1018,12 +1043,15 @@ def _csv_header(rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
 
 
 def _csv_numbers(cells: np.ndarray, column: str, label: str, what: str) -> np.ndarray:
-    """A column as float64, or a DataError naming the first cell that is not a finite number."""
+    """A column as float64, or a DataError naming the first cell that is not a finite number once cast to float32
+    (what training uses: 1e39 is finite as float64 but inf as float32, so the cast comes before the check)."""
     try:
         values = cells.astype(np.float64)
     except ValueError:
         values = None
-    if values is None or not np.isfinite(values).all():
+    with np.errstate(over="ignore"):
+        finite = values is not None and np.isfinite(values.astype(np.float32)).all()
+    if not finite:
         for row, cell in enumerate(cells, start=1):
             if not _is_number(cell) or not np.isfinite(float(cell)):
                 shown = f"'{cell}'" if cell else "an empty cell"
@@ -1031,6 +1059,12 @@ def _csv_numbers(cells: np.ndarray, column: str, label: str, what: str) -> np.nd
                     f"{label}: {what} column '{column}' is not numeric (data row {row}: {shown}); "
                     f"CSV {what}s must be finite numbers: encode or drop that column"
                 )
+            with np.errstate(over="ignore"):
+                if not np.isfinite(np.float32(float(cell))):
+                    raise DataError(
+                        f"{label}: {what} column '{column}', data row {row}: {cell[:40]} is beyond float32 "
+                        f"(at most ±3.4e38); scale that column down"
+                    )
     return values
 
 
@@ -1130,6 +1164,8 @@ def dataset_from_image_zip(
     val_fraction: float = 0.2,
     seed: int = 0,
     extract_dir: str | Path | None = None,
+    cancel: Callable[[], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Dataset:
     """A dataset from a zip of images, one folder per class (optionally all under one top folder).
 
@@ -1138,6 +1174,10 @@ def dataset_from_image_zip(
     converted to `channels` (1: grayscale, 3: RGB), resized to image_size×image_size and scaled
     to [0, 1]: input shape (channels, image_size, image_size). Class ids follow the sorted folder
     names. With `extract_dir`, the checked images are also written there, at their paths in the zip.
+
+    Before any image is decoded, every image's header is read: one may have at most 40,000,000 pixels
+    and all of them together at most MAX_TOTAL_PIXELS, so a small zip of huge images is refused at once.
+    Between images, `cancel()` is asked (True raises DataCancelled) and `progress(done, total)` is told.
     """
     label = _label(source, name)
     if channels not in (1, 3):
@@ -1161,8 +1201,13 @@ def dataset_from_image_zip(
         if len(classes) < 2:
             raise DataError(f"{label}: only one class folder ('{classes[0]}'); classification needs at least two")
         out_root = Path(extract_dir).resolve() if extract_dir is not None else None
+        _check_pixel_budget(zf, images, label, cancel)
         x = np.empty((len(images), image_size, image_size, channels), np.uint8)
         for i, (info, path) in enumerate(images):
+            if cancel is not None and cancel():
+                raise DataCancelled(f"{label}: cancelled after {i:,} of {len(images):,} images")
+            if progress is not None:
+                progress(i, len(images))
             raw = _read_member(zf, info, label)
             x[i] = _decode_image(raw, str(path), image_size, channels, label)
             if out_root is not None:
@@ -1175,6 +1220,60 @@ def dataset_from_image_zip(
     )
 
 
+def _too_many_pixels(label: str, member: str, width: int | None, height: int | None, pixels: int | None) -> DataError:
+    size = f"{width}×{height} pixels" if width and height else f"{pixels:,} pixels" if pixels else "too large"
+    return DataError(f"{label}: image '{member}' is {size}, more than the {MAX_IMAGE_PIXELS} allowed; "
+                     f"make it smaller")
+
+
+def _png_size(head: bytes) -> tuple[int | None, int | None]:
+    """Width and height from a PNG's IHDR (the first 24 bytes), or (None, None) for another format."""
+    if len(head) >= 24 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return None, None
+
+
+def _bomb_pixels(exc: Exception) -> int | None:
+    """The pixel count in Pillow's DecompressionBombError ("Image size (400000000 pixels) exceeds ...")."""
+    m = re.search(r"\((\d+) pixels\)", str(exc))
+    return int(m.group(1)) if m else None
+
+
+def _check_pixel_budget(zf: zipfile.ZipFile, images: list, label: str, cancel: Callable[[], bool] | None) -> None:
+    """Read each image's header (a few bytes, nothing decoded) and refuse, before any decoding, an image over
+    MAX_IMAGE_PIXELS or a zip whose images together are over MAX_TOTAL_PIXELS."""
+    Image = _pillow()
+    total = 0
+    for i, (info, path) in enumerate(images):
+        if cancel is not None and i % 64 == 0 and cancel():
+            raise DataCancelled(f"{label}: cancelled while checking the images ({i:,} of {len(images):,})")
+        try:
+            with zf.open(info) as f, Image.open(f) as im:
+                width, height = im.size
+        except Image.DecompressionBombError as e:  # over Pillow's own limit: our message, with the size we can read
+            with zf.open(info) as f:
+                width, height = _png_size(f.read(24))
+            raise _too_many_pixels(label, str(path), width, height, _bomb_pixels(e)) from None
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, ValueError,
+                SyntaxError) as e:  # Pillow: UnidentifiedImageError is an OSError; some plugins raise SyntaxError
+            raise DataError(f"{label}: could not read image '{path}' ({type(e).__name__}: {e})") from None
+        if width * height > MAX_IMAGE_PIXELS:
+            raise _too_many_pixels(label, str(path), width, height, None)
+        total += width * height
+        if total > MAX_TOTAL_PIXELS:
+            raise DataError(
+                f"{label}: the images hold more than {MAX_TOTAL_PIXELS:,} pixels together (past image {i + 1:,} of "
+                f"{len(images):,}); decoding them would take very long: resize them first (e.g. to 256×256)")
+
+
+def _pillow():
+    try:
+        from PIL import Image  # Pillow comes with streamlit; only uploads need it
+    except ImportError:
+        raise DataError("reading images needs Pillow: pip install pillow") from None
+    return Image
+
+
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> bytes:
     try:
         with zf.open(info) as f:
@@ -1185,20 +1284,18 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> byte
 
 def _decode_image(raw: bytes, member: str, size: int, channels: int, label: str) -> np.ndarray:
     """One image as uint8 (size, size, channels)."""
-    try:
-        from PIL import Image  # Pillow comes with streamlit; only uploads need it
-    except ImportError:
-        raise DataError("reading images needs Pillow: pip install pillow") from None
+    Image = _pillow()
     try:
         with Image.open(io.BytesIO(raw)) as im:
             if im.width * im.height > MAX_IMAGE_PIXELS:
-                raise DataError(
-                    f"{label}: image '{member}' is {im.width}×{im.height} pixels, more than the {MAX_IMAGE_PIXELS} allowed"
-                )
+                raise _too_many_pixels(label, member, im.width, im.height, None)
+            im.draft("L" if channels == 1 else "RGB", (size, size))  # JPEG: decode at a reduced scale when it can
             im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
             arr = np.asarray(im, dtype=np.uint8)
     except DataError:
         raise
+    except Image.DecompressionBombError as e:  # over Pillow's own limit (2 × 89 M pixels): our message, not its
+        raise _too_many_pixels(label, member, *_png_size(raw[:24]), _bomb_pixels(e)) from None
     except Exception as e:  # noqa: BLE001 - Pillow raises many kinds for a broken file
         raise DataError(f"{label}: could not read image '{member}' ({type(e).__name__}: {e})") from None
     return arr.reshape(size, size, channels)

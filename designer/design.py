@@ -167,19 +167,41 @@ def parse_design(text: str | bytes) -> dict[str, Any]:
     return doc
 
 
+def read_limited(path: Path, limit: int, what: str = "a design file") -> bytes:
+    """The bytes of a regular file, reading at most `limit` + 1 of them.
+
+    `stat().st_size` is 0 for devices and pipes (/dev/zero, a FIFO): only a regular file is read,
+    and never past the limit, so no file can make this read without end or hang on a pipe."""
+    import os
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise DesignFileError(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket, not a regular file"
+        raise DesignFileError(f"{path} is {kind}; give {what}")
+    try:  # O_NONBLOCK: should the path be swapped for a pipe after the check, opening it does not hang
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise DesignFileError(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise DesignFileError(f"{path} is not a regular file; give {what}")
+        try:
+            data = f.read(limit + 1)
+        except OSError as exc:
+            raise DesignFileError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise DesignFileError(f"{path} is more than {limit:,} bytes; {what} may be at most {limit:,}")
+    return data
+
+
 def load_design(source: str | bytes | Path) -> dict[str, Any]:
     """Read a design from a path, or from its text. Raises DesignFileError (with the reason) if unreadable."""
     if isinstance(source, Path):
-        try:
-            size = source.stat().st_size
-        except OSError as exc:
-            raise DesignFileError(f"cannot read {source}: {exc.strerror}") from None
-        if size > MAX_FILE_BYTES:
-            raise DesignFileError(f"{source} is {size:,} bytes; a design file may be at most {MAX_FILE_BYTES:,}")
-        try:
-            return parse_design(source.read_bytes())
-        except OSError as exc:
-            raise DesignFileError(f"cannot read {source}: {exc.strerror}") from None
+        return parse_design(read_limited(source, MAX_FILE_BYTES))
     return parse_design(source)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from designer.store import SqliteStore, storable_text
+from designer.store import SqliteStore, retrying, storable_text
 from designer.training import Callback, RunResult
 
 ACTIVE = ("running", "queued")
@@ -110,9 +110,15 @@ class RunStore(SqliteStore):
     # ---- lifecycle of a run
 
     def checkpoint_dir(self, run_id: int) -> Path:
-        """Where a run's checkpoints go by default: <db folder>/runs/<run_id>/."""
+        """Where a run's checkpoints go by default: <db folder>/runs/<run_id>/ (a temporary folder while the
+        store cannot write its own folder)."""
+        if not self.saving:
+            import tempfile
+
+            return Path(tempfile.gettempdir()) / f"netwright-runs-{os.getpid()}" / str(int(run_id))
         return self.runs_dir / str(int(run_id))
 
+    @retrying
     def create(self, design: dict, config: dict, dataset: str, device: str, status: str = "queued",
                name: str | None = None) -> int:
         """Record a new run (status "queued" until it starts); returns its id."""
@@ -128,11 +134,13 @@ class RunStore(SqliteStore):
             db.execute("UPDATE runs SET checkpoint_dir = ? WHERE id = ?", (directory, run_id))
         return run_id
 
+    @retrying
     def set_status(self, run_id: int, status: str, message: str | None = None, device: str | None = None) -> None:
         with self._tx() as db:
             db.execute("UPDATE runs SET status = ?, message = COALESCE(?, message), device = COALESCE(?, device), "
                        "owner = ? WHERE id = ?", (status, message, device, self._owner, run_id))
 
+    @retrying
     def log_steps(self, run_id: int, rows: Iterable[Any]) -> None:
         """Append step rows: (step, epoch, loss, lr) tuples or dicts with those keys."""
         values = [(run_id, int(s), int(e), _num(loss), _num(lr)) for s, e, loss, lr in _rows(rows, STEP_COLUMNS)]
@@ -141,6 +149,7 @@ class RunStore(SqliteStore):
                 db.executemany("INSERT OR REPLACE INTO run_steps (run_id, step, epoch, loss, lr) "
                                "VALUES (?, ?, ?, ?, ?)", values)
 
+    @retrying
     def log_epochs(self, run_id: int, rows: Iterable[Any]) -> None:
         """Append epoch rows: dicts (or tuples) of epoch, train_loss, val_loss, val_accuracy, val_mae."""
         values = [(run_id, int(r[0]), *map(_num, r[1:])) for r in _rows(rows, EPOCH_COLUMNS)]
@@ -149,6 +158,7 @@ class RunStore(SqliteStore):
                 db.executemany("INSERT OR REPLACE INTO run_epochs (run_id, epoch, train_loss, val_loss, "
                                "val_accuracy, val_mae) VALUES (?, ?, ?, ?, ?, ?)", values)
 
+    @retrying
     def finish(self, run_id: int, result: dict[str, Any]) -> None:
         """Record how a run ended (a RunResult as a dict)."""
         with self._tx() as db:
@@ -162,6 +172,7 @@ class RunStore(SqliteStore):
                  _num(result.get("samples_per_s")), result.get("best_path"), result.get("last_path"),
                  result.get("device"), run_id))
 
+    @retrying
     def mark_interrupted(self, force: bool = False) -> int:
         """Runs left "running"/"queued" by a process that no longer runs become "interrupted".
 
@@ -177,6 +188,7 @@ class RunStore(SqliteStore):
                                [(i,) for i in dead])
         return len(dead)
 
+    @retrying
     def delete(self, run_id: int) -> bool:
         """Delete a run, its metrics and its checkpoint folder if that lies under the runs folder.
 

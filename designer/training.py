@@ -43,6 +43,8 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
 STATUSES = ("completed", "stopped", "diverged", "failed")
+# A run whose last epoch's mean loss is more than this many times its first step's loss has diverged.
+DIVERGED_RATIO = 10.0
 
 ModelOrFactory = nn.Module | Callable[[], nn.Module]
 
@@ -605,6 +607,7 @@ class _Progress:
     best_path: str | None = None
     last_path: str | None = None
     suggested_batch_size: int | None = None
+    first_loss: float | None = None  # the first step's loss: where the run started
     warnings: list[str] = field(default_factory=list)
 
 
@@ -688,12 +691,20 @@ class Trainer:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self.device = device = resolve_device(cfg.device)
-        if self.model is None:
-            self.model = self._model_or_factory()
-            if not isinstance(self.model, nn.Module):
-                raise TrainingError(f"the model factory returned {type(self.model).__name__}, not an nn.Module")
-        model = self.model
         ds = self.dataset
+        if self.model is None:
+            # The estimate comes first, from the network built on `meta` (no memory): a model that would not
+            # fit is refused before a byte of it is allocated.
+            with torch.device("meta"):
+                shadow = self._model_or_factory()
+            if not isinstance(shadow, nn.Module):
+                raise TrainingError(f"the model factory returned {type(shadow).__name__}, not an nn.Module")
+            check_memory(estimate_memory(shadow, ds.input_shape, ds.dtype, cfg.batch_size, cfg.optimizer,
+                                         momentum=cfg.momentum, device=device, available=self.memory_available))
+            del shadow
+            torch.manual_seed(cfg.seed)
+            self.model = self._model_or_factory()
+        model = self.model
         data_bytes = sum(_tensor_bytes(t) for t in (ds.x_train, ds.y_train, ds.x_val, ds.y_val))
         estimate = estimate_memory(model, ds.input_shape, ds.dtype, cfg.batch_size, cfg.optimizer,
                                    momentum=cfg.momentum, device=device, available=self.memory_available)
@@ -845,10 +856,23 @@ class Trainer:
             p.epochs_done = epoch
             self._emit("on_epoch", epoch, p.train_loss, p.val_loss, p.val_accuracy, p.val_mae)
             self._checkpoint(p, epoch)
+        if p.status == "completed" and self._ended_far_above_start(p):
+            p.status = "diverged"
+            p.message = (f"the loss ended at {p.train_loss:.4g}, more than {DIVERGED_RATIO:g}× where it started "
+                         f"({p.first_loss:.4g} at step 1); try a lower learning rate (it was {self._lr:g}) "
+                         f"or gradient clipping")
         if p.status == "stopped" and p.step > 0:
             self._save(p, "last", p.epochs_done)
         if p.status == "completed" and p.step == 0:
             p.message = "no training steps were run (is the training set empty?)"
+
+    @staticmethod
+    def _ended_far_above_start(p: _Progress) -> bool:
+        """Whether the last epoch's mean loss ends more than DIVERGED_RATIO times the first step's loss: a run
+        that blew up without reaching inf or NaN (Adam at lr 1e6) has not learned, whatever it "completed"."""
+        first, last = p.first_loss, p.train_loss
+        return (first is not None and last is not None and math.isfinite(first) and first > 0
+                and last > DIVERGED_RATIO * first)
 
     def _train_step(self, p: _Progress, idx: torch.Tensor, epoch: int) -> float:
         """One optimizer step on the batch at `idx`; returns its loss (one sync: .item())."""
@@ -883,7 +907,7 @@ class Trainer:
         # compilation) is left out when there are others.
         elapsed = time.perf_counter() - t0
         if p.step == 1:
-            p.first_time, p.first_samples = elapsed, len(idx)
+            p.first_time, p.first_samples, p.first_loss = elapsed, len(idx), value
         else:
             p.train_time += elapsed
             p.train_samples += len(idx)

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components import state as S
+from components.text import md_text
 from designer.codegen import export_files
 from designer.templates import list_templates, load_template
 
@@ -171,7 +172,7 @@ def test_a_message_does_not_move_the_user_off_their_page():
     """A flash message (say, a refused value) shows once; the next rerun stays on the page the user
     was on (tabs used to jump back to Graph and hide Train's errors)."""
     at = _page(_app(load_template("lenet5")), "train")
-    S.flash(at.session_state, "error", "refused: **bold** [link](http://127.0.0.1:1/x.png)")
+    S.flash(at.session_state, "error", "refused: " + md_text("**bold** [link](http://127.0.0.1:1/x.png)"))
     at.run()
     assert any("refused" in e.value for e in at.error)
     # user text is shown as typed, never as Markdown
