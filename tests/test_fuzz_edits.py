@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components import state as S
+from components.text import md_text
 from designer import dump_design, get_at, list_specs, parse_design, validate
 from designer.design import MAX_DEPTH, MAX_NODES, child_slots, count_nodes, iter_nodes, limit_issues
 from designer.registry import get_spec
@@ -247,7 +248,7 @@ def test_the_editor_keeps_a_design_within_the_file_limits():
     while S.do_action(state, {"op": "duplicate", "path": "layers[0]"}) and S.do_action(
             state, {"op": "wrap", "paths": ["layers[0]", "layers[1]"], "block": "Sequential"}):
         pass
-    assert f"more than {MAX_NODES:,} nodes" in state[S.FLASH][1]
+    assert md_text(f"more than {MAX_NODES:,} nodes") in state[S.FLASH][1]  # flash text is escaped Markdown
     assert count_nodes(state[S.DESIGN])[0] <= MAX_NODES
 
     S.init_state(state := {}, load_template("lenet5"))
@@ -255,7 +256,7 @@ def test_the_editor_keeps_a_design_within_the_file_limits():
     assert S.do_action(state, {"op": "wrap", "paths": ["layers[0]"], "block": "Repeat"})
     assert S.do_action(state, {"op": "set", "path": "layers[0]", "key": "times", "value": 1000})
     assert not S.do_action(state, {"op": "set", "path": "layers[0].body[0]", "key": "times", "value": 1000})
-    assert "places 1,001,000 layers" in state[S.FLASH][1]
+    assert md_text("places 1,001,000 layers") in state[S.FLASH][1]
     deep = {"type": "ReLU", "name": "x"}
     assert not S.do_action(state, {"op": "set", "path": "layers[0]", "key": "body",
                                    "value": json.loads("[" * 200 + "]" * 200)})

@@ -141,12 +141,17 @@ def test_train_refuses_a_model_too_big_for_memory_before_building_it(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "wide.npz", X=rng.random((10, features), dtype=np.float32), y=np.arange(10) % 2)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "designer", "train", str(path), "--dataset",
+    # A fresh wrapper process whose only child is the run: its RUSAGE_CHILDREN peak is the run's
+    # alone (this test process has had other children).
+    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+               "print('PEAK_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+               "sys.exit(r.returncode)")
+    proc = subprocess.Popen([sys.executable, "-c", wrapper, sys.executable, "-m", "designer", "train", str(path), "--dataset",
                              str(tmp_path / "wide.npz"), "--batch-size", "65536", "--device", "cpu", "--epochs", "1"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout, stderr = proc.communicate(timeout=120)
-    _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (None, None, None)
-    peak_kib = usage.ru_maxrss if usage else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_kib = int(stderr.rsplit("PEAK_KIB", 1)[1].split()[0])
+    stderr = stderr.rsplit("PEAK_KIB", 1)[0]
     assert proc.returncode == 1, stderr
     assert "failed" in stderr and "memory" in stderr and "Traceback" not in stderr
     assert peak_kib * 1024 < 1.0e9, f"peak {peak_kib / 2**20:.1f} GiB: the weights were allocated"

@@ -340,6 +340,7 @@ def test_page_start_with_two_processes_launches_torchrun(tmp_path, monkeypatch):
     for key, value in fresh.items():
         at.session_state[key] = value
     at.run()
+    at.switch_page("components/pages/train.py").run()
     assert not at.exception, [e.value for e in at.exception]
     next(w for w in at.number_input if w.key == "tr_procs").set_value(2)
     next(w for w in at.number_input if w.key == "tr_epochs").set_value(1)

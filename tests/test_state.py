@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components import state as S
+from components.text import md_text
 from designer.templates import load_template
 
 
@@ -28,7 +29,7 @@ def test_refused_action_flashes_and_keeps_design():
     assert not S.do_action(state, {"op": "set", "path": "layers[0]", "key": "out_channels", "value": -3})
     assert S.design_key(state[S.DESIGN]) == before
     kind, message = state[S.FLASH]
-    assert kind == "error" and "out_channels" in message
+    assert kind == "error" and md_text("out_channels must be at least 1") in message  # escaped: shown as typed
 
 
 def test_select_changes_nothing_but_selection():
