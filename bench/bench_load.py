@@ -125,8 +125,8 @@ async def _session(browser, url: str, res: SessionResult, others: list[str], tem
 
         if train:  # before renaming: the run history (shared by design) then shows the template's name only
             res.step = "training"
-            await page.get_by_role("tab", name="Train", exact=True).click()
-            panel = page.get_by_role("tabpanel", name="Train")
+            await page.get_by_test_id("stTopNavLink").filter(has_text="Train").first.click()
+            panel = page.get_by_test_id("stMain")
             # The dataset box keeps the choice made for the design the session opened with: pick signals.
             dataset = panel.get_by_role("combobox", name="Dataset")
             await dataset.click()
@@ -144,7 +144,8 @@ async def _session(browser, url: str, res: SessionResult, others: list[str], tem
             await done.first.wait_for(state="visible", timeout=wait_ms)
             res.train_s = time.perf_counter() - start
             res.train_status = (await done.first.inner_text()).split(" ")[0]
-            await page.get_by_role("tab", name="Graph", exact=True).click()
+            await page.get_by_test_id("stTopNavLink").filter(has_text="Design").first.click()
+            await page.locator('[data-testid="nw-card"]').first.wait_for(state="visible", timeout=wait_ms)
 
         current, typed_into = template, None
         for k in range(renames):
@@ -175,8 +176,8 @@ async def _session(browser, url: str, res: SessionResult, others: list[str], tem
         res.error = f"{res.step}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
         if res.step == "training":  # what the Train tab said (a warning that keeps Start disabled, a message)
             with contextlib.suppress(Exception):
-                said = await page.get_by_role("tabpanel", name="Train").inner_text(timeout=2000)
-                res.error += " | Train tab: " + " ".join(said.split())[:600]
+                said = await page.get_by_test_id("stMain").inner_text(timeout=2000)
+                res.error += " | Train page: " + " ".join(said.split())[:600]
         shots = os.environ.get("NETWRIGHT_LOAD_SHOTS")  # a folder for a screenshot of each failed session
         if shots:
             with contextlib.suppress(Exception):
