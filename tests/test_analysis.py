@@ -266,6 +266,61 @@ def test_reshape_sizes(target, ok):
         assert err.message.startswith("Reshape: shape") and err.fix
 
 
+# --- the rules of the newer activations, padding and PixelShuffle ------------------------------------------
+
+
+def test_prelu_slopes_must_be_one_or_the_channels():
+    d = design([6, 5], [{"type": "PReLU", "num_parameters": 4}])
+    _, err = only_error(d, "layers[0]")
+    assert err.message.startswith("PReLU: num_parameters=4 must be 1") and "6 channels" in err.message
+    assert err.fix == "set num_parameters to 1 or 6"
+    for n in (1, 6):  # both values the fix names work
+        d["layers"][0]["num_parameters"] = n
+        assert forward_matches(d).params == n
+
+
+@pytest.mark.parametrize("shape, dim, size", [([3, 5], -1, 5), ([5, 4], 1, 5), ([7], -1, 7)])
+def test_glu_needs_an_even_size_along_dim(shape, dim, size):
+    d = design(shape, [{"type": "GLU", "dim": dim}])
+    _, err = only_error(d, "layers[0]")
+    assert err.message == f"GLU: the size along dim {dim} is {size}, which is odd: GLU splits it into two halves"
+    assert f"make that dimension even (e.g. {size + 1})" in err.fix
+
+
+@pytest.mark.parametrize("layer", ["Softmax", "LogSoftmax", "GLU"])
+@pytest.mark.parametrize("dim, what", [(0, "the batch"), (3, "out of range"), (-4, "out of range")])
+def test_dim_must_be_a_sample_dimension(layer, dim, what):
+    d = design([4, 6], [{"type": layer, "dim": dim}])
+    _, err = only_error(d, "layers[0]")
+    assert err.message == f"{layer}: dim {dim} is {what} for a 3-D tensor (batch is 0)"
+    assert err.fix == "set dim to -1 (the last dimension)"
+
+
+def test_hardtanh_bounds_in_order():
+    d = design([5], [{"type": "Hardtanh", "min_val": 1.0, "max_val": 1.0}])
+    _, err = only_error(d, "layers[0]")
+    assert err.message == "Hardtanh: min_val 1 must be below max_val 1"
+    assert "lower min_val or raise max_val" in err.fix
+
+
+@pytest.mark.parametrize("node", [{"type": "Softmax"}, {"type": "Softmax", "dim": None}, {"type": "LogSoftmax"}])
+def test_softmax_without_dim_normalises_the_last_axis(node):
+    """On a sequence (L, E), no dim means -1 (never PyTorch's implicit choice, which is the batch for 3-D input)."""
+    d = design([5, 7], [node])
+    a = forward_matches(d)
+    assert a.output_shape == (5, 7)
+    model = build_model(d).eval()
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 7)
+    with torch.no_grad():
+        y = model(x)
+    probs = y.exp() if node["type"] == "LogSoftmax" else y
+    assert torch.allclose(probs.sum(dim=-1), torch.ones(3, 5), atol=1e-5)
+    assert not torch.allclose(probs.sum(dim=0), torch.ones(5, 7), atol=1e-3)  # not over the batch
+    assert torch.allclose(y, torch.log_softmax(x, -1) if node["type"] == "LogSoftmax" else torch.softmax(x, -1))
+    assert model[0].dim == -1
+
+
 # --- shapes around an error ---------------------------------------------------------------------------
 
 

@@ -45,7 +45,15 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
     ],
     # --- activations
     "ReLU": [([7], F32, {}), ([2, 3, 4], F32, {})],
-    "GELU": [([7], F32, {}), ([3, 5], F32, {})],
+    "GELU": [([7], F32, {}), ([3, 5], F32, {}), ([3, 5], F32, {"approximate": "tanh"})],
+    "ReLU6": [([7], F32, {}), ([2, 3, 4], F32, {})],
+    "Hardsigmoid": [([7], F32, {}), ([3, 5], F32, {})],
+    "Hardtanh": [([7], F32, {}), ([3, 5], F32, {"min_val": -0.5, "max_val": 2.0})],
+    "PReLU": [([7], F32, {}), ([4, 5], F32, {"num_parameters": 4}), ([3, 4, 4], F32, {"num_parameters": 3, "init": 0.1}),
+              ([6], F32, {"num_parameters": 6})],
+    "GLU": [([6], F32, {}), ([3, 8], F32, {"dim": -1}), ([4, 5], F32, {"dim": 1}), ([2, 6, 3], F32, {"dim": 2})],
+    "Softplus": [([7], F32, {}), ([3, 5], F32, {"beta": 2.0, "threshold": 5.0})],
+    "LogSoftmax": [([7], F32, {}), ([3, 5], F32, {"dim": 1}), ([3, 5], F32, {"dim": -1})],
     "SiLU": [([7], F32, {}), ([3, 5], F32, {})],
     "Tanh": [([7], F32, {}), ([1, 4, 4], F32, {})],
     "Sigmoid": [([7], F32, {}), ([3, 5], F32, {})],
@@ -53,7 +61,8 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
     "Hardswish": [([7], F32, {}), ([3, 5], F32, {})],
     "LeakyReLU": [([7], F32, {}), ([3, 5], F32, {"negative_slope": 0.2})],
     "ELU": [([7], F32, {}), ([3, 5], F32, {"alpha": 0.5})],
-    "Softmax": [([7], F32, {"dim": -1}), ([3, 5], F32, {"dim": 1}), ([3, 5], F32, {"dim": 2})],
+    "Softmax": [([7], F32, {"dim": -1}), ([3, 5], F32, {"dim": 1}), ([3, 5], F32, {"dim": 2}), ([3, 5], F32, {}),
+                ([3, 5], F32, {"dim": None})],  # no dim, or the null older designs wrote: the last axis
     # --- attention
     "MultiheadAttention": [
         ([5, 8], F32, {"num_heads": 2}),

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import math
 
+from designer.layers._rules import tensor_dim
 from designer.params import P, size_text
 from designer.registry import LayerSpec, register
 
 
-def _dim(shape, d):
-    """A dim of the whole tensor (batch is 0) as a non-negative index, or None if out of range."""
-    rank = len(shape) + 1
-    return d + rank if -rank <= d < 0 else (d if 0 <= d < rank else None)
-
-
 def _flatten_check(shape, v):
-    start, end = _dim(shape, v["start_dim"]), _dim(shape, v["end_dim"])
+    start, end = tensor_dim(shape, v["start_dim"]), tensor_dim(shape, v["end_dim"])
     if start is None or end is None:
         return [(f"start_dim/end_dim out of range for a {len(shape) + 1}-D tensor (batch included)",
                  "use start_dim=1, end_dim=-1", None)]
@@ -41,7 +36,7 @@ def _product_check(received, target, what):
 
 
 def _unflatten_check(shape, v):
-    d = _dim(shape, v["dim"])
+    d = tensor_dim(shape, v["dim"])
     if d is None or d == 0:
         return [(f"dim {v['dim']} is not a sample dimension of a {len(shape) + 1}-D tensor (batch is 0)",
                  "use dim 1 or more", None)]
