@@ -6,23 +6,26 @@ from designer.layers._rules import sample_dim_issue, tensor_dim
 from designer.params import MAX_SIZE, P
 from designer.registry import LayerSpec, register
 
-for _type, _help in (
-    ("ReLU", "max(0, x)."),
-    ("ReLU6", "min(max(0, x), 6), as in MobileNetV2."),
-    ("SiLU", "x · sigmoid(x) (swish)."),
-    ("Tanh", "Hyperbolic tangent."),
-    ("Sigmoid", "1 / (1 + exp(-x))."),
-    ("Hardsigmoid", "A cheap sigmoid (piecewise linear), as in MobileNetV3."),
-    ("Mish", "x · tanh(softplus(x))."),
-    ("Hardswish", "A cheap swish, as in MobileNetV3."),
-):
-    register(LayerSpec(type=_type, family="activation", help=_help))
 
-register(LayerSpec(
-    type="GELU", family="activation", help="Gaussian error linear unit, as in transformers.",
-    params=(P("approximate", "choice", "none", "Exact (none), or the tanh approximation of GPT-2 and BERT.",
-              choices=("none", "tanh"), key=True),),
-))
+def _plain(type_name: str, help_text: str) -> LayerSpec:
+    return LayerSpec(type=type_name, family="activation", help=help_text)
+
+
+for _spec in (  # in palette order: the common ones first
+    _plain("ReLU", "max(0, x)."),
+    LayerSpec(type="GELU", family="activation", help="Gaussian error linear unit, as in transformers.",
+              params=(P("approximate", "choice", "none", "Exact (none), or the tanh approximation of GPT-2 and BERT.",
+                        choices=("none", "tanh"), key=True),)),
+    _plain("SiLU", "x · sigmoid(x) (swish)."),
+    _plain("Tanh", "Hyperbolic tangent."),
+    _plain("Sigmoid", "1 / (1 + exp(-x))."),
+    _plain("ReLU6", "min(max(0, x), 6), as in MobileNetV2."),
+    _plain("Mish", "x · tanh(softplus(x))."),
+    _plain("Hardswish", "A cheap swish, as in MobileNetV3."),
+    _plain("Hardsigmoid", "A cheap sigmoid (piecewise linear), as in MobileNetV3."),
+):
+    register(_spec)
+
 register(LayerSpec(
     type="LeakyReLU", family="activation", help="ReLU with a small slope for negative inputs.",
     params=(P("negative_slope", "float", 0.01, "Slope for x < 0.", min=0.0, max=1.0, key=True),),
