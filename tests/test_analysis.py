@@ -299,6 +299,122 @@ def test_reshape_sizes(target, ok):
         assert err.message.startswith("Reshape: shape") and err.fix
 
 
+# --- the rules of the newer activations, padding and PixelShuffle ------------------------------------------
+
+
+def test_prelu_slopes_must_be_one_or_the_channels():
+    d = design([6, 5], [{"type": "PReLU", "num_parameters": 4}])
+    _, err = only_error(d, "layers[0]")
+    assert err.message.startswith("PReLU: num_parameters=4 must be 1") and "6 channels" in err.message
+    assert err.fix == "set num_parameters to 1 or 6"
+    for n in (1, 6):  # both values the fix names work
+        d["layers"][0]["num_parameters"] = n
+        assert forward_matches(d).params == n
+
+
+@pytest.mark.parametrize("shape, dim, size", [([3, 5], -1, 5), ([5, 4], 1, 5), ([7], -1, 7)])
+def test_glu_needs_an_even_size_along_dim(shape, dim, size):
+    d = design(shape, [{"type": "GLU", "dim": dim}])
+    _, err = only_error(d, "layers[0]")
+    assert err.message == f"GLU: the size along dim {dim} is {size}, which is odd: GLU splits it into two halves"
+    assert f"make that dimension even (e.g. {size + 1})" in err.fix
+
+
+@pytest.mark.parametrize("layer", ["Softmax", "LogSoftmax", "GLU"])
+@pytest.mark.parametrize("dim, what", [(0, "the batch"), (3, "out of range"), (-4, "out of range")])
+def test_dim_must_be_a_sample_dimension(layer, dim, what):
+    d = design([4, 6], [{"type": layer, "dim": dim}])
+    _, err = only_error(d, "layers[0]")
+    assert err.message == f"{layer}: dim {dim} is {what} for a 3-D tensor (batch is 0)"
+    assert err.fix == "set dim to -1 (the last dimension)"
+
+
+def test_hardtanh_bounds_in_order():
+    d = design([5], [{"type": "Hardtanh", "min_val": 1.0, "max_val": 1.0}])
+    _, err = only_error(d, "layers[0]")
+    assert err.message == "Hardtanh: min_val 1 must be below max_val 1"
+    assert "lower min_val or raise max_val" in err.fix
+
+
+@pytest.mark.parametrize("layer, shape, expects", [
+    ({"type": "ZeroPad1d", "padding": 1}, [8], "(C, L)"),
+    ({"type": "ZeroPad1d", "padding": 1}, [3, 8, 8], "(C, L)"),
+    ({"type": "ConstantPad1d", "padding": 1, "value": 0.0}, [2, 3, 8, 8], "(C, L)"),
+    ({"type": "ZeroPad2d", "padding": 1}, [3, 8], "(C, H, W)"),
+    ({"type": "ConstantPad2d", "padding": 1, "value": 1.0}, [8], "(C, H, W)"),
+    ({"type": "PixelShuffle", "upscale_factor": 2}, [4, 8], "(C, H, W)"),
+])
+def test_padding_and_pixel_shuffle_check_the_rank(layer, shape, expects):
+    d = design(shape, [layer])
+    _, err = only_error(d, "layers[0]")
+    assert err.message.startswith(f"{layer['type']} expects {expects} but receives")
+    assert "×".join(map(str, shape)) in err.message and err.fix
+
+
+@pytest.mark.parametrize("layer, shape, length", [
+    ({"type": "ZeroPad1d", "padding": [1, 2, 3, 4]}, [3, 8], 2),
+    ({"type": "ConstantPad1d", "padding": [1], "value": 0.0}, [3, 8], 2),
+    ({"type": "ZeroPad2d", "padding": [1, 2]}, [3, 8, 8], 4),
+    ({"type": "ConstantPad2d", "padding": [1, 2, 3], "value": 0.0}, [3, 8, 8], 4),
+])
+def test_padding_lists_have_one_size_per_side(layer, shape, length):
+    d = design(shape, [layer])
+    _, err = only_error(d, "layers[0].padding")
+    assert f"must be a whole number or a list of {length} whole numbers" in err.message
+    assert str(layer["padding"]) in err.message and err.fix
+
+
+@pytest.mark.parametrize("layer", ["ZeroPad1d", "ConstantPad2d"])
+def test_padding_is_at_least_zero(layer):
+    node = {"type": layer, "padding": -1} | ({"value": 0.0} if "Constant" in layer else {})
+    _, err = only_error(design([3, 8, 8] if "2d" in layer else [3, 8], [node]), "layers[0].padding")
+    assert "at least 0" in err.message
+
+
+@pytest.mark.parametrize("layer", ["ConstantPad1d", "ConstantPad2d"])
+def test_constant_pad_needs_a_value(layer):
+    d = design([3, 8, 8] if "2d" in layer else [3, 8], [{"type": layer, "padding": 1}])
+    _, err = only_error(d, "layers[0].value")
+    assert err.message.startswith(f"{layer} needs value")
+    assert analyze(apply_action(d, err.action)).valid
+
+
+def test_causal_padding_keeps_the_length_of_a_conv1d():
+    d = design([2, 10], [{"type": "ZeroPad1d", "padding": [2, 0]},
+                         {"type": "Conv1d", "out_channels": 4, "kernel_size": 3}])
+    assert forward_matches(d).output_shape == (4, 10)
+
+
+def test_pixel_shuffle_needs_channels_divisible_by_the_square():
+    d = design([12, 4, 4], [{"type": "PixelShuffle", "upscale_factor": 3}])
+    _, err = only_error(d, "layers[0]")
+    assert err.message == "PixelShuffle: 12 channels do not divide by upscale_factor² = 9"
+    assert "out_channels=18" in err.fix and "one of 1, 2" in err.fix
+    d["layers"][0]["upscale_factor"] = 2
+    assert forward_matches(d).output_shape == (3, 8, 8)
+    d["layers"].insert(0, {"type": "Conv2d", "out_channels": 18, "kernel_size": 1})  # the fix's Conv2d
+    d["layers"][1]["upscale_factor"] = 3
+    assert forward_matches(d).output_shape == (2, 12, 12)
+
+
+@pytest.mark.parametrize("node", [{"type": "Softmax"}, {"type": "Softmax", "dim": None}, {"type": "LogSoftmax"}])
+def test_softmax_without_dim_normalises_the_last_axis(node):
+    """On a sequence (L, E), no dim means -1 (never PyTorch's implicit choice, which is the batch for 3-D input)."""
+    d = design([5, 7], [node])
+    a = forward_matches(d)
+    assert a.output_shape == (5, 7)
+    model = build_model(d).eval()
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 7)
+    with torch.no_grad():
+        y = model(x)
+    probs = y.exp() if node["type"] == "LogSoftmax" else y
+    assert torch.allclose(probs.sum(dim=-1), torch.ones(3, 5), atol=1e-5)
+    assert not torch.allclose(probs.sum(dim=0), torch.ones(5, 7), atol=1e-3)  # not over the batch
+    assert torch.allclose(y, torch.log_softmax(x, -1) if node["type"] == "LogSoftmax" else torch.softmax(x, -1))
+    assert model[0].dim == -1
+
+
 # --- shapes around an error ---------------------------------------------------------------------------
 
 
