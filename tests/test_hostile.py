@@ -191,15 +191,17 @@ def test_every_corpus_file_has_an_expectation_and_the_folder_stays_small():
 @pytest.mark.parametrize("name", FILES)
 def test_summary_in_process_is_quick_and_clear(name):
     want_code, want = EXPECT[name]
-    start = time.perf_counter()
+    # CPU seconds of this process, not wall time: the bound is on the work a file can cause, and a
+    # busy machine (other test workers) must not fail it.
+    start = time.process_time()
     try:
         design = load_design(corpus(name))
     except DesignFileError:
         design = None
     if design is not None:
         analyze(design)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"{name}: load + analyze took {elapsed:.2f}s"
+    elapsed = time.process_time() - start
+    assert elapsed < 2.0, f"{name}: load + analyze took {elapsed:.2f} CPU s"
     code, stdout, stderr = run_main("summary", str(corpus(name)), "--json")
     check_outcome(name, code, stdout, stderr, want_code, want)
     # the readable table too
@@ -209,11 +211,11 @@ def test_summary_in_process_is_quick_and_clear(name):
 
 def test_generated_huge_files(tmp_path):
     for name, (path, want_code, want) in generated(tmp_path).items():
-        start = time.perf_counter()
+        start = time.process_time()
         code, stdout, stderr = run_main("summary", str(path), "--json")
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         check_outcome(name, code, stdout, stderr, want_code, want)
-        assert elapsed < 2.0, f"{name}: {elapsed:.2f}s"
+        assert elapsed < 2.0, f"{name}: {elapsed:.2f} CPU s"
 
 
 def _subprocess(path: Path) -> tuple[int, str, str, float]:
@@ -304,9 +306,9 @@ def test_app_import_of_generated_huge_files(tmp_path):
         state: dict = {}
         S.init_state(state, load_template("lenet5"))
         before = copy.deepcopy(state[S.DESIGN])
-        start = time.perf_counter()
+        start = time.process_time()
         problems = S.import_design(state, path.read_bytes())
-        assert time.perf_counter() - start < 2.0, name
+        assert time.process_time() - start < 2.0, name  # CPU seconds: the work, not the machine's load
         assert problems and state[S.DESIGN] == before, name
 
 
