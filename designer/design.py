@@ -305,7 +305,7 @@ def check_node(node: Any, path: str) -> list[Issue]:
     spec = get_spec(type_name)
     if spec is None:
         hint = _suggest(type_name, [s.type for s in list_specs()])
-        return [Issue(path, f"unknown layer type {describe_value(type_name)}", hint or "see `python -m designer layers`")]
+        return [Issue(path, f"unknown layer type {describe_value(type_name)}", hint or "choose a type from the palette (the layer catalogue)")]
     issues: list[Issue] = []
     name = node.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > 100):

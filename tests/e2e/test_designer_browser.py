@@ -297,3 +297,25 @@ def test_five_thousand_layers_stay_usable(open_design):
     settle(page, 60_000)
     assert page.get_by_test_id("nw-model-stats").inner_text().startswith("4,999 layers")
     assert json.dumps(types(page)[:4]) == json.dumps(["Linear", "ReLU", "Dropout", "Linear"])
+
+
+@pytest.mark.parametrize("layers, input_shape, bad", [
+    # num_heads that does not divide the embedding (used to be advice only)
+    ([{"type": "MultiheadAttention", "num_heads": 3}], [10, 16], "layers[0]"),
+    # an identity shortcut whose shapes cannot match by a stride (a body without padding)
+    ([{"type": "Residual", "body": [{"type": "Conv2d", "out_channels": 8, "kernel_size": 3}]}], [3, 8, 8], "layers[0]"),
+    # a given shortcut that gives the wrong shape is replaced by a projection
+    ([{"type": "Residual", "body": [{"type": "Conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1}],
+       "shortcut": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 1}]}], [3, 8, 8], "layers[0]"),
+    # GroupNorm groups that do not divide the channels
+    ([{"type": "GroupNorm", "num_groups": 4}], [6, 8, 8], "layers[0]"),
+])
+def test_each_fixable_error_has_its_button(open_design, layers, input_shape, bad):
+    page = open_design(new_design("Fixable", input_shape, task={"kind": "regression"}, layers=layers))
+    expect(card(page, bad)).to_have_attribute("data-status", "error")
+    stats = page.get_by_test_id("nw-model-stats")
+    expect(stats).to_contain_text("1 error")
+    card(page, bad).get_by_test_id("nw-fix").first.click()
+    settle(page)
+    expect(page.locator('[data-testid="nw-card"][data-status="error"]')).to_have_count(0)
+    expect(stats).to_contain_text("params")
