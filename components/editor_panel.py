@@ -41,7 +41,15 @@ def wrap_templates() -> dict[str, dict]:
 
 
 def rows_payload(analysis) -> dict[str, dict]:
-    """The per-node facts the cards and the drawing show."""
+    """The per-node facts the cards and the drawing show; a card lists its errors, then its
+    warnings (advice that leaves the design valid), each with its one-click fix."""
+    warnings: dict[str, list] = {}
+    for w in getattr(analysis, "warnings", []):
+        warnings.setdefault(w.path, []).append(w)
+
+    def issue(e, warning: bool) -> dict:
+        return {"message": e.message, "fix": e.fix, "action": e.action is not None, "warning": warning}
+
     return {
         r.path: {
             "output_shape": list(r.output_shape) if r.output_shape is not None else None,
@@ -49,7 +57,7 @@ def rows_payload(analysis) -> dict[str, dict]:
             "status": r.status,
             "label": r.label + (f" ×{r.copies}" if r.copies > 1 and r.family != "block" else ""),
             "family": r.family,
-            "errors": [{"message": e.message, "fix": e.fix, "action": e.action is not None} for e in r.errors],
+            "errors": [issue(e, False) for e in r.errors] + [issue(w, True) for w in warnings.get(r.path, [])],
         }
         for r in analysis.rows
     }
@@ -155,6 +163,11 @@ def render_errors() -> None:
     """The design's state in one line, then each error with its path and, where analysis has
     one, a Fix button (the cards carry the same buttons)."""
     analysis = S.analysis_of(st.session_state[S.DESIGN])
+    for i, w in enumerate(getattr(analysis, "warnings", [])[:ERRORS_SHOWN]):
+        st.warning(f"`{w.path}`: {md_text(w.message)}" + (f"  \nFix: {md_text(w.fix)}" if w.fix else ""))
+        if w.action:
+            st.button("Apply", key=f"warnfix_{i}", on_click=S.do_action, args=(st.session_state, w.action),
+                      icon=":material/build:")
     if analysis.valid:
         st.success(f"Valid · {analysis.params:,} parameters · {human_count(analysis.flops)} FLOPs",
                    icon=":material/check_circle:")

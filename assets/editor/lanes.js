@@ -206,7 +206,7 @@ function buildCard(st, node, path) {
   const row = confirmed || {};
   const { type, title, sub } = cardTexts(node, row);
   const isBlock = type in BLOCKS;
-  const status = pending ? "pending" : row.status || (row.errors?.length ? "error" : "ok");
+  const status = pending ? "pending" : row.status || (row.errors?.some((e) => !e.warning) ? "error" : "ok");
   const familyName = row.family || (isBlock ? "block" : st.familyOfType[type] || "");
   const fam = familyOf(st, familyName);
   const classes = ["nw-card", isBlock ? `nw-block nw-block-${type.toLowerCase()}` : "nw-layer"];
