@@ -28,8 +28,7 @@ _STEMS = {
     "AdaptiveAvgPool1d": "gap", "AdaptiveAvgPool2d": "gap", "AdaptiveMaxPool1d": "gmp", "AdaptiveMaxPool2d": "gmp",
     "Dropout": "drop", "Dropout1d": "drop", "Dropout2d": "drop", "MultiheadAttention": "attn",
     "TransformerEncoderLayer": "encoder", "Embedding": "embed", "PositionalEncoding": "pos",
-    "SequencePool": "seqpool", "RMSNorm": "rms", "ZeroPad1d": "pad", "ZeroPad2d": "pad", "ConstantPad1d": "pad",
-    "ConstantPad2d": "pad", "PixelShuffle": "shuffle", "Residual": "res", "Parallel": "branch", "Repeat": "stack", "Sequential": "seq",
+    "SequencePool": "seqpool", "Residual": "res", "Parallel": "branch", "Repeat": "stack", "Sequential": "seq",
 }
 # Names an nn.Module attribute must not take.
 def _module_attributes() -> set[str]:

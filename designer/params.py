@@ -57,7 +57,6 @@ class ParamSpec:
     min_items: int = 0
     item_min: int | None = None  # for ints: bound on each entry
     key: bool = False  # shown on cards and graph nodes
-    null_is_default: bool = False  # null is still read (older designs wrote it) and means the default
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -92,7 +91,7 @@ class ParamSpec:
     def check(self, value: Any) -> str | None:
         """None if `value` is acceptable, else what is wrong (without the parameter's name)."""
         if value is None:
-            return None if self.nullable or self.null_is_default else "must not be null"
+            return None if self.nullable else "must not be null"
         kind = self.kind
         if kind == "bool":
             return None if isinstance(value, bool) else f"must be true or false, got {describe_value(value)}"

@@ -87,11 +87,7 @@ class LayerSpec:
 
     def values(self, node: dict[str, Any]) -> dict[str, Any]:
         """The node's parameters with defaults filled in (keys not declared are dropped)."""
-        values = {p.name: node.get(p.name, p.default) for p in self.params}
-        for p in self.params:
-            if p.null_is_default and values[p.name] is None:
-                values[p.name] = p.default
-        return values
+        return {p.name: node.get(p.name, p.default) for p in self.params}
 
     def new_node(self) -> dict[str, Any]:
         """A node as the palette inserts it: required parameters and suggestions set."""

@@ -45,15 +45,7 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
     ],
     # --- activations
     "ReLU": [([7], F32, {}), ([2, 3, 4], F32, {})],
-    "GELU": [([7], F32, {}), ([3, 5], F32, {}), ([3, 5], F32, {"approximate": "tanh"})],
-    "ReLU6": [([7], F32, {}), ([2, 3, 4], F32, {})],
-    "Hardsigmoid": [([7], F32, {}), ([3, 5], F32, {})],
-    "Hardtanh": [([7], F32, {}), ([3, 5], F32, {"min_val": -0.5, "max_val": 2.0})],
-    "PReLU": [([7], F32, {}), ([4, 5], F32, {"num_parameters": 4}), ([3, 4, 4], F32, {"num_parameters": 3, "init": 0.1}),
-              ([6], F32, {"num_parameters": 6})],
-    "GLU": [([6], F32, {}), ([3, 8], F32, {"dim": -1}), ([4, 5], F32, {"dim": 1}), ([2, 6, 3], F32, {"dim": 2})],
-    "Softplus": [([7], F32, {}), ([3, 5], F32, {"beta": 2.0, "threshold": 5.0})],
-    "LogSoftmax": [([7], F32, {}), ([3, 5], F32, {"dim": 1}), ([3, 5], F32, {"dim": -1})],
+    "GELU": [([7], F32, {}), ([3, 5], F32, {})],
     "SiLU": [([7], F32, {}), ([3, 5], F32, {})],
     "Tanh": [([7], F32, {}), ([1, 4, 4], F32, {})],
     "Sigmoid": [([7], F32, {}), ([3, 5], F32, {})],
@@ -61,8 +53,7 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
     "Hardswish": [([7], F32, {}), ([3, 5], F32, {})],
     "LeakyReLU": [([7], F32, {}), ([3, 5], F32, {"negative_slope": 0.2})],
     "ELU": [([7], F32, {}), ([3, 5], F32, {"alpha": 0.5})],
-    "Softmax": [([7], F32, {"dim": -1}), ([3, 5], F32, {"dim": 1}), ([3, 5], F32, {"dim": 2}), ([3, 5], F32, {}),
-                ([3, 5], F32, {"dim": None})],  # no dim, or the null older designs wrote: the last axis
+    "Softmax": [([7], F32, {"dim": -1}), ([3, 5], F32, {"dim": 1}), ([3, 5], F32, {"dim": 2})],
     # --- attention
     "MultiheadAttention": [
         ([5, 8], F32, {"num_heads": 2}),
@@ -111,7 +102,6 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
     "BatchNorm2d": [([3, 4, 4], F32, {}), ([2, 3, 5], F32, {"affine": False, "momentum": None})],
     "InstanceNorm2d": [([3, 4, 4], F32, {}), ([2, 3, 5], F32, {"affine": True})],
     "LayerNorm": [([8], F32, {}), ([3, 6], F32, {"elementwise_affine": False}), ([2, 3, 4], F32, {"bias": False})],
-    "RMSNorm": [([8], F32, {}), ([3, 6], F32, {"elementwise_affine": False}), ([2, 3, 4], F32, {"eps": 1e-6})],
     "GroupNorm": [([4, 5], F32, {"num_groups": 2}), ([6, 3, 3], F32, {"num_groups": 3, "affine": False}),
                   ([8], F32, {"num_groups": 4})],
     # --- pooling
@@ -145,13 +135,6 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
                 ([6], I64, {})],
     "Unflatten": [([12], F32, {"dim": 1, "unflattened_size": [3, 4]}), ([5, 12], F32, {"dim": -1, "unflattened_size": [2, -1]}),
                   ([16], F32, {"dim": 1, "unflattened_size": [1, 4, 4]})],
-    "ZeroPad1d": [([3, 10], F32, {"padding": 2}), ([2, 5], F32, {"padding": [2, 0]})],  # [k-1, 0]: causal
-    "ZeroPad2d": [([3, 4, 4], F32, {"padding": 1}), ([2, 5, 6], F32, {"padding": [1, 0, 2, 3]})],
-    "ConstantPad1d": [([3, 10], F32, {"padding": 1, "value": 0.0}), ([2, 5], F32, {"padding": [0, 3], "value": -1.5})],
-    "ConstantPad2d": [([3, 4, 4], F32, {"padding": 2, "value": 0.5}),
-                      ([2, 5, 6], F32, {"padding": [0, 1, 2, 0], "value": 3.0})],
-    "PixelShuffle": [([8, 3, 3], F32, {"upscale_factor": 2}), ([18, 2, 4], F32, {"upscale_factor": 3}),
-                     ([5, 4, 4], F32, {"upscale_factor": 1})],
     "Identity": [([8], F32, {}), ([3, 4], I64, {})],
     "Upsample": [([3, 4, 4], F32, {"scale_factor": 2.0}), ([2, 5], F32, {"scale_factor": 3.0, "mode": "linear"}),
                  ([2, 4, 4], F32, {"size": [6, 8], "mode": "bilinear", "align_corners": True}),

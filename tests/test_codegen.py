@@ -100,33 +100,6 @@ INLINE = {
         {"type": "LSTM", "hidden_size": 4, "return_sequences": False},
         {"type": "Softmax", "dim": -1},
     ]),
-    "newer_layers": new_design("Gating, padding, sub-pixel", [8, 6, 6], task={"kind": "regression"}, layers=[
-        {"type": "ZeroPad2d", "padding": [1, 0, 1, 0]},
-        {"type": "ConstantPad2d", "padding": 1, "value": 0.5},
-        conv(8),
-        {"type": "PReLU", "num_parameters": 8},  # a learned slope per channel: exported as a parameter
-        {"type": "PixelShuffle", "upscale_factor": 2},
-        {"type": "Hardtanh", "min_val": -2.0, "max_val": 2.0},
-        conv(4, stride=2, padding=1),
-        {"type": "ReLU6"},
-        {"type": "Flatten", "start_dim": 2},
-        {"type": "ZeroPad1d", "padding": [2, 0]},  # causal
-        {"type": "Conv1d", "out_channels": 6, "kernel_size": 3},
-        {"type": "ConstantPad1d", "padding": [0, 1], "value": -1.0},
-        {"type": "GLU", "dim": 1},
-        {"type": "Permute", "dims": [0, 2, 1]},
-        {"type": "Linear", "out_features": 8},
-        {"type": "RMSNorm"},
-        {"type": "GELU", "approximate": "tanh"},
-        {"type": "Softplus", "beta": 2.0, "threshold": 10.0},
-        {"type": "Hardsigmoid"},
-        {"type": "RMSNorm", "eps": 1e-6, "elementwise_affine": False},
-        {"type": "GLU"},
-        {"type": "LogSoftmax"},
-        {"type": "SequencePool", "mode": "mean"},
-        {"type": "PReLU", "init": 0.1},
-        {"type": "Softmax"},
-    ]),
 }
 DESIGNS = {**{k: load_design(p) for k, p in TEMPLATES.items()}, **INLINE}
 
@@ -312,17 +285,6 @@ def random_design(p: Picker) -> dict:
 @pytest.mark.parametrize("key", sorted(DESIGNS))
 def test_model_py_is_the_app_network(key):
     assert_same_network(DESIGNS[key])
-
-
-def test_learned_slopes_and_scales_are_exported_parameters():
-    design = DESIGNS["newer_layers"]
-    code = assert_same_network(design)
-    assert "nn.PReLU(num_parameters=8)" in code and 'nn.GELU(approximate="tanh")' in code
-    assert "nn.Softmax(dim=-1)" in code and "nn.LogSoftmax(dim=-1)" in code  # never the implicit dim
-    keys = exec_model(code)().state_dict()
-    slopes = [tuple(v.shape) for k, v in keys.items() if k.startswith("prelu")]
-    assert slopes == [(8,), (1,)]
-    assert [tuple(v.shape) for k, v in keys.items() if k.startswith("rms")] == [(8,)]  # the second has no affine
 
 
 def test_templates_exist_and_are_covered():

@@ -7,7 +7,6 @@ from designer.layers import (  # noqa: F401
     dense,
     embedding,
     norm,
-    padding,
     pool,
     recurrent,
     regularisation,

@@ -14,22 +14,6 @@ def per_dim(value: Any, n: int) -> tuple:
     return (value,) * n
 
 
-def tensor_dim(shape: tuple[int, ...], d: int) -> int | None:
-    """A dim of the whole tensor (batch is 0) as a non-negative index, or None if out of range."""
-    rank = len(shape) + 1
-    return d + rank if -rank <= d < 0 else (d if 0 <= d < rank else None)
-
-
-def sample_dim_issue(shape: tuple[int, ...], d: int, param: str = "dim") -> list:
-    """A check's problem when `d` is the batch (0) or outside the whole tensor; [] when it names a sample dim."""
-    index = tensor_dim(shape, d)
-    if index is None or index == 0:
-        what = "the batch" if index == 0 else "out of range"
-        return [(f"{param} {d} is {what} for a {len(shape) + 1}-D tensor (batch is 0)",
-                 f"set {param} to -1 (the last dimension)", None)]
-    return []
-
-
 def sliding_window_check(n: int, what: str = "kernel_size"):
     """A check for convolutions and pools: the (dilated) window must fit the padded input."""
 

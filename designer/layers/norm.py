@@ -1,4 +1,4 @@
-"""Normalisation: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm2d, RMSNorm."""
+"""Normalisation: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm2d."""
 
 from __future__ import annotations
 
@@ -56,15 +56,4 @@ register(LayerSpec(
     infer=lambda shape: {"num_channels": shape[0]},
     positional=("num_groups",),
     check=channels_divisible("num_groups", "GroupNorm"),
-))
-register(LayerSpec(
-    type="RMSNorm", family="normalisation",
-    help="Scales the last dimension of each sample to unit root mean square (no mean, no shift), as in Llama.",
-    params=(
-        P("eps", "float", None, "Added to the mean square for stability (none: the dtype's machine epsilon).",
-          min=0.0, max=1.0, nullable=True),
-        P("elementwise_affine", "bool", True, "Learn a scale per feature."),
-    ),
-    ranks=(), expects="(..., D)",
-    infer=lambda shape: {"normalized_shape": shape[-1]},
 ))

@@ -1,17 +1,22 @@
-"""Reshaping: Flatten, Unflatten, Identity, Upsample, PixelShuffle, and the designer layers Permute, Reshape,
+"""Reshaping: Flatten, Unflatten, Identity, Upsample, and the designer layers Permute, Reshape,
 SequencePool and PositionalEncoding."""
 
 from __future__ import annotations
 
 import math
 
-from designer.layers._rules import tensor_dim
 from designer.params import P, size_text
 from designer.registry import LayerSpec, register
 
 
+def _dim(shape, d):
+    """A dim of the whole tensor (batch is 0) as a non-negative index, or None if out of range."""
+    rank = len(shape) + 1
+    return d + rank if -rank <= d < 0 else (d if 0 <= d < rank else None)
+
+
 def _flatten_check(shape, v):
-    start, end = tensor_dim(shape, v["start_dim"]), tensor_dim(shape, v["end_dim"])
+    start, end = _dim(shape, v["start_dim"]), _dim(shape, v["end_dim"])
     if start is None or end is None:
         return [(f"start_dim/end_dim out of range for a {len(shape) + 1}-D tensor (batch included)",
                  "use start_dim=1, end_dim=-1", None)]
@@ -37,7 +42,7 @@ def _product_check(received, target, what):
 
 
 def _unflatten_check(shape, v):
-    d = tensor_dim(shape, v["dim"])
+    d = _dim(shape, v["dim"])
     if d is None or d == 0:
         return [(f"dim {v['dim']} is not a sample dimension of a {len(shape) + 1}-D tensor (batch is 0)",
                  "use dim 1 or more", None)]
@@ -90,27 +95,6 @@ register(LayerSpec(
             P("align_corners", "bool", None, "Align corner pixels (linear modes only).", nullable=True)),
     ranks=(2, 3), expects="(C, L) or (C, H, W)", palette={"scale_factor": 2.0}, check=_upsample_check,
 ))
-def _pixel_shuffle_check(shape, v):
-    channels, r = shape[0], v["upscale_factor"]
-    if channels % (r * r):
-        factors = ", ".join(str(f) for f in range(1, channels + 1) if channels % (f * f) == 0)
-        multiple = r * r * -(-channels // (r * r))
-        return [(f"{channels} channels do not divide by upscale_factor² = {r * r}",
-                 f"give it a multiple of {r * r} channels (e.g. a Conv2d with out_channels={multiple} before it), "
-                 f"or set upscale_factor to one of {factors}", None)]
-    return []
-
-
-register(LayerSpec(
-    type="PixelShuffle", family="reshape",
-    help="Rearranges (C·r², H, W) to (C, H·r, W·r): sub-pixel up-sampling.",
-    params=(P("upscale_factor", "int", 2, "r: each side grows r times, the channels shrink r² times.",
-              min=1, max=64, required=True, key=True),),
-    ranks=(3,), expects="(C, H, W)", positional=("upscale_factor",), check=_pixel_shuffle_check,
-    label_fn=lambda v: f"×{v['upscale_factor']}",
-))
-
-
 register(LayerSpec(
     type="Permute", family="reshape", help="Reorders dimensions, batch included (dims[0] is 0).",
     params=(P("dims", "ints", [0, 2, 1], "The new order of all dimensions, batch first.", min_items=2, item_min=0,
