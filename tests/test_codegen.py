@@ -287,6 +287,21 @@ def test_model_py_is_the_app_network(key):
     assert_same_network(DESIGNS[key])
 
 
+def _catalogue_cases():
+    from tests.test_catalogue import CASES
+
+    for type_name, rows in CASES.items():
+        for k, (shape, dtype, params) in enumerate(rows):
+            yield pytest.param(new_design(shape=shape, dtype=dtype, layers=[{"type": type_name, **params}]),
+                               id=f"{type_name}-{k}")
+
+
+@pytest.mark.parametrize("design", list(_catalogue_cases()))
+def test_every_catalogue_case_exports_exactly(design):
+    """Every type, with every setting its catalogue rows try, exports as the live module it builds."""
+    assert_same_network(design)
+
+
 def test_templates_exist_and_are_covered():
     assert {"lenet5", "resnet_small", "transformer_classifier"} <= set(TEMPLATES)
 

@@ -48,15 +48,17 @@ def _fits(spatial, kernel, dilation, padding, what):
     return []
 
 
-def channels_divisible(param: str, what: str):
-    """A check that the incoming channels divide by `param` (GroupNorm groups, conv groups)."""
+def channels_divisible(param: str):
+    """A check that the incoming channels divide by `param` (GroupNorm groups, conv groups).
+
+    The analysis prefixes every check's message with the layer type, so the message does not name it."""
 
     def check(shape: tuple[int, ...], v: dict[str, Any]):
         channels, groups = shape[0], v[param]
         if groups and channels % groups:
             options = [g for g in range(1, channels + 1) if channels % g == 0]
             shown = ", ".join(str(g) for g in options[:12])
-            return [(f"{what}: {channels} channels do not divide into {param}={groups}", f"set {param} to one of {shown}", None)]
+            return [(f"{channels} channels do not divide into {param}={groups}", f"set {param} to one of {shown}", None)]
         return []
 
     return check

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from designer.params import P, size_text
+from designer.params import MAX_SIZE, P, size_text
 from designer.registry import LayerSpec, register
 
 
@@ -119,4 +119,33 @@ register(LayerSpec(
             P("dropout", "float", 0.0, "Dropout after adding.", min=0.0, max=1.0)),
     ranks=(2,), expects="a sequence (L, E)", infer=lambda shape: {"embed_dim": shape[-1]},
     check=_pe_check, label_fn=lambda v: v["kind"],
+))
+
+
+def _pixel_shuffle_check(shape, v):
+    r2 = v["upscale_factor"] ** 2
+    if shape[0] % r2:
+        return [(f"{shape[0]} channels do not divide by upscale_factor² = {r2}",
+                 f"give the layer before it a multiple of {r2} channels", None)]
+    return []
+
+
+for _n, _rank, _expects in ((1, 2, "(C, L)"), (2, 3, "(C, H, W)")):
+    _sides = "[left, right]" if _n == 1 else "[left, right, top, bottom]"
+    _pad = P("padding", "size", 1, f"Padding on every side, or {_sides}; negative crops.", length=2 * _n,
+             min=-MAX_SIZE, max=MAX_SIZE, required=True, key=True)
+    register(LayerSpec(
+        type=f"ZeroPad{_n}d", family="reshape", help=f"Pads {_expects} with zeros; [k-1, 0] before a Conv1d makes it causal."
+        if _n == 1 else f"Pads {_expects} with zeros.",
+        params=(_pad,), ranks=(_rank,), expects=_expects, positional=("padding",),
+    ))
+    register(LayerSpec(
+        type=f"ConstantPad{_n}d", family="reshape", help=f"Pads {_expects} with a constant value.",
+        params=(_pad, P("value", "float", 0.0, "The value padded in.", min=-1e9, max=1e9, required=True, key=True)),
+        ranks=(_rank,), expects=_expects, positional=("padding", "value"),
+    ))
+register(LayerSpec(
+    type="PixelShuffle", family="reshape", help="(C·r², H, W) to (C, H·r, W·r): sub-pixel up-sampling.",
+    params=(P("upscale_factor", "int", 2, "The factor r.", min=1, max=64, required=True, key=True),),
+    ranks=(3,), expects="(C, H, W)", positional=("upscale_factor",), check=_pixel_shuffle_check,
 ))
