@@ -22,10 +22,11 @@ register(LayerSpec(
 ))
 register(LayerSpec(
     type="Parallel", family="block",
-    help="Every branch gets the input; results are concatenated along dim or added.",
+    help="Every branch gets the input; results are concatenated along dim, added, or multiplied (gating).",
     params=(
-        P("merge", "choice", "concat", "How branch outputs combine.", choices=("concat", "add"), key=True),
-        P("dim", "int", 1, "Concatenation dimension of the whole tensor (batch is 0).", min=-8, max=8),
+        P("merge", "choice", "concat", "How branch outputs combine (mul: elementwise with broadcasting, for gating).",
+          choices=("concat", "add", "mul"), key=True),
+        P("dim", "int", 1, "Concatenation dimension of the whole tensor (batch is 0); mul and add ignore it.", min=-8, max=8),
     ),
     children=("branches",), input_dtype="any", palette={"branches": [[], []]},
     label_fn=lambda v: v["merge"],
@@ -86,6 +87,8 @@ def merge_shapes(path: str, shapes: list[tuple], merge: str, dim: int) -> tuple[
             return shapes[0], None
         return None, Issue(path, f"branches give {listing}; adding them needs equal shapes",
                            "make every branch end in the same shape, or merge by concat")
+    if merge == "mul":
+        return _broadcast(path, shapes, listing)
     ranks = {len(s) for s in shapes}
     if len(ranks) != 1:
         return None, Issue(path, f"branches give {listing}, of different ranks: they cannot be concatenated",
@@ -101,4 +104,20 @@ def merge_shapes(path: str, shapes: list[tuple], merge: str, dim: int) -> tuple[
                            "match the other sizes (for images: the same stride and padding in every branch)")
     out = list(shapes[0])
     out[d - 1] = sum(s[d - 1] for s in shapes)
+    return tuple(out), None
+
+
+def _broadcast(path: str, shapes: list[tuple], listing: str) -> tuple[tuple | None, Issue | None]:
+    """PyTorch broadcasting of the branch outputs (batch included, so every branch keeps the same rank)."""
+    if len({len(s) for s in shapes}) != 1:
+        return None, Issue(path, f"branches give {listing}, of different ranks: multiplying them would broadcast "
+                           "the batch against a sample dimension",
+                           "give every branch the same number of dimensions (keep size-1 axes, e.g. pool to 1×1)")
+    out = []
+    for sizes in zip(*shapes):
+        wide = {s for s in sizes if s != 1}
+        if len(wide) > 1:
+            return None, Issue(path, f"branches give {listing}; multiplying needs each size equal or 1 (broadcasting)",
+                               "make the sizes match, or reduce one branch's size to 1 along that axis")
+        out.append(wide.pop() if wide else 1)
     return tuple(out), None

@@ -116,21 +116,27 @@ def layer_arguments(spec: LayerSpec, values: dict[str, Any], in_shape: tuple[int
     """(constructor keywords, wrapper keywords) of a layer: inferred sizes, parameters, fixed keywords."""
     ctor: dict[str, Any] = dict(spec.infer(in_shape)) if spec.infer else {}
     wrapper: dict[str, Any] = {}
+    plain = not spec.uses_variant(values)
     for p in spec.params:
+        if plain and p.name in spec.variant_params:
+            continue
         target = wrapper if p.name in spec.wrapper_params else ctor
         target[p.name] = p.as_python(values[p.name])
     ctor.update(spec.fixed)
     return ctor, wrapper
 
 
-def layer_class(spec: LayerSpec) -> type[nn.Module]:
+def layer_class(spec: LayerSpec, values: dict[str, Any] | None = None) -> type[nn.Module]:
+    """The class of a layer: torch.nn's, a designer.modules one, or the spec's variant where the values ask."""
+    if values is not None and spec.uses_variant(values):
+        return getattr(modules, spec.variant)
     return getattr(nn, spec.type) if spec.module_source == "nn" else getattr(modules, spec.type)
 
 
 def make_layer(spec: LayerSpec, values: dict[str, Any], in_shape: tuple[int, ...]) -> nn.Module:
     """The module of one (non-block) layer for an input of `in_shape` (batch excluded)."""
     ctor, wrapper_kw = layer_arguments(spec, values, in_shape)
-    module = layer_class(spec)(**ctor)
+    module = layer_class(spec, values)(**ctor)
     if spec.wrapper:
         module = getattr(modules, spec.wrapper)(module, **wrapper_kw)
     return module

@@ -261,12 +261,12 @@ class _Walk:
         ctor, wrapper_kwargs = layer_arguments(spec, values, in_shape)
         inferred = tuple(spec.infer(in_shape)) if spec.infer else ()
         required = {p.name for p in spec.params if p.required}
-        cls = layer_class(spec)
-        if spec.module_source == "nn":
+        cls = layer_class(spec, values)
+        if cls.__module__ != modules.__name__:
             func = f"nn.{spec.type}"
         else:
-            func = spec.type
-            self.used.add(spec.type)
+            func = cls.__name__
+            self.used.add(cls.__name__)
         positional = (*inferred, *spec.positional)
         always = {*positional, *required, *spec.fixed}
         spec_defaults = {p.name: p.as_python(p.default) for p in spec.params}

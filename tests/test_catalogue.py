@@ -37,6 +37,12 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
         ([6], F32, {"merge": "add", "branches": [[{"type": "Linear", "out_features": 4}],
                                                [{"type": "Linear", "out_features": 4}, {"type": "Tanh"}]]}),
         ([5, 6], F32, {"dim": -1, "branches": [[{"type": "Linear", "out_features": 2}], [], [{"type": "GELU"}]]}),
+        ([4, 6, 6], F32, {"merge": "mul", "branches": [[], [{"type": "AdaptiveAvgPool2d", "output_size": 1},
+                                                           {"type": "Conv2d", "out_channels": 4, "kernel_size": 1},
+                                                           {"type": "Sigmoid"}]]}),
+        ([5, 6], F32, {"merge": "mul", "branches": [[{"type": "Linear", "out_features": 8}, {"type": "SiLU"}],
+                                                    [{"type": "Linear", "out_features": 8}]]}),
+        ([3, 7], F32, {"merge": "mul", "branches": [[{"type": "Tanh"}], [{"type": "Sigmoid"}], []]}),
     ],
     "Repeat": [
         ([8], F32, {"times": 3, "body": [{"type": "Linear", "out_features": 8}, {"type": "ReLU"}]}),
@@ -66,11 +72,22 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
         ([5, 8], F32, {"num_heads": 2}),
         ([4, 12], F32, {"num_heads": 3, "bias": False, "dropout": 0.1}),
         ([1, 6], F32, {"num_heads": 1}),
+        ([5, 8], F32, {"num_heads": 2, "causal": True}),
     ],
+    "Attention": [
+        ([5, 8], F32, {"num_heads": 2}),
+        ([6, 16], F32, {"num_heads": 4, "num_kv_heads": 2, "causal": True, "rotary": True}),
+        ([4, 12], F32, {"num_heads": 3, "num_kv_heads": 1, "bias": True, "dropout": 0.1}),
+        ([3, 8], F32, {"num_heads": 2, "num_kv_heads": 2, "rotary": True}),
+    ],
+    "ClassToken": [([5, 8], F32, {}), ([1, 3], F32, {})],
     "TransformerEncoderLayer": [
         ([5, 8], F32, {"nhead": 2, "dim_feedforward": 16}),
         ([3, 12], F32, {"nhead": 4, "dim_feedforward": 8, "activation": "gelu", "norm_first": True}),
         ([4, 6], F32, {"nhead": 3, "dim_feedforward": 10, "bias": False}),
+        ([5, 8], F32, {"nhead": 2, "dim_feedforward": 16, "causal": True, "activation": "gelu_tanh", "norm_first": True}),
+        ([4, 8], F32, {"nhead": 2, "dim_feedforward": 8, "activation": "gelu_tanh"}),
+        ([4, 8], F32, {"nhead": 2, "dim_feedforward": 8, "causal": True}),
     ],
     # --- convolution
     "Conv1d": [

@@ -100,6 +100,19 @@ INLINE = {
         {"type": "LSTM", "hidden_size": 4, "return_sequences": False},
         {"type": "Softmax", "dim": -1},
     ]),
+    "modern": new_design("Today's pieces", [9], S, layers=[
+        {"type": "Embedding", "num_embeddings": 40, "embedding_dim": 16},
+        {"type": "ClassToken"},
+        {"type": "RMSNorm", "eps": 1e-6},
+        {"type": "Attention", "num_heads": 4, "num_kv_heads": 2, "causal": True, "rotary": True},
+        {"type": "TransformerEncoderLayer", "nhead": 2, "dim_feedforward": 16, "dropout": 0.0, "causal": True,
+         "activation": "gelu_tanh", "norm_first": True},
+        {"type": "MultiheadAttention", "num_heads": 2, "causal": True},
+        {"type": "Parallel", "merge": "mul", "branches": [[{"type": "Linear", "out_features": 12}, {"type": "SiLU"}],
+                                                          [{"type": "Linear", "out_features": 12}]]},
+        {"type": "LSTM", "hidden_size": 5, "bidirectional": True, "return_sequences": False},
+        {"type": "Linear", "out_features": 3},
+    ]),
 }
 DESIGNS = {**{k: load_design(p) for k, p in TEMPLATES.items()}, **INLINE}
 
