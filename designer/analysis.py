@@ -18,7 +18,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from designer.blocks import merge_shapes, residual_issue
-from designer.design import check_document, check_node, child_slots, limit_issues
+from designer.design import check_document, check_node, child_slots, format_path, limit_issues, parse_path
 from designer.errors import Issue
 from designer.params import size_text
 from designer.registry import LayerSpec, get_spec
@@ -46,6 +46,7 @@ class Instance:
     flops: int = 0
     slots: dict[str, list[Instance]] = field(default_factory=dict)
     copies: list[list[Instance]] = field(default_factory=list)
+    tied: str | None = None  # the path of the Embedding whose weight this layer uses
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Analysis:
     rows: list[NodeInfo]
     errors: list[Issue]
     tree: list[Instance] | None
+    warnings: list[Issue] = field(default_factory=list)
 
     def row(self, path: str) -> NodeInfo | None:
         for r in self.rows:
@@ -109,6 +111,7 @@ class Analysis:
             "flops": self.flops,
             "layers": [r.to_row() for r in self.rows],
             "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
 
@@ -160,6 +163,9 @@ class _Walk:
         self.walked = 0  # nodes walked so far
         self.copy_walks = 0  # of which in Repeat copies after the first (against MAX_COPY_WALKS)
         self.at_node: dict[str, Issue] = {}  # limit issues that belong to a node (a Repeat placing too many layers)
+        self.warnings: list[Issue] = []
+        self.leaves: dict[str, Instance] = {}  # path -> the (last) placed instance of each layer
+        self.previous: LayerSpec | None = None  # the layer walked just before
 
     def row_for(self, path: str, node: dict, depth: int) -> NodeInfo:
         row = self.rows.get(path)
@@ -225,6 +231,7 @@ class _Walk:
                     self.mark_unreached(child, child_path, depth + 1)
 
     def walk_leaf(self, node, spec: LayerSpec, values, path, shape, dtype, row: NodeInfo):
+        previous, self.previous = self.previous, spec
         issue = _input_issue(spec, path, shape, dtype)
         if issue is None and spec.check is not None:
             problems = spec.check(shape, values)
@@ -241,16 +248,59 @@ class _Walk:
                 if any(s <= 0 for s in out):
                     issue = Issue(path, f"{spec.type} would give an empty tensor {size_text(list(out))}",
                                   "shrink the kernel or stride, or add padding")
+        tied = None
+        if issue is None and spec.tie and values.get(spec.tie) is not None:
+            tied, issue = self.tie(spec, values, path, shape, out)
+            if tied is not None:
+                shared = shape[-1] * out[-1]  # the weight stays counted at the Embedding
+                params, trainable = params - shared, trainable - shared
         if issue is not None:
             self.fail(row, issue)
             return None, None, None
+        if spec.type == "Linear" and len(shape) >= 2 and previous is not None and previous.family in _SPATIAL:
+            self.warn(Issue(path, f"Linear acts on the last axis only ({shape[-1]} of {size_text(list(shape))}), "
+                                  f"right after a {previous.type}: the other axes stay apart", f"insert Flatten before {path}",
+                            action={"op": "insert_before", "path": path, "nodes": [{"type": "Flatten"}]}))
         out_dtype = spec.output_dtype or dtype
         row.status, row.output_shape, row.dtype = "ok", out, out_dtype
         row.params += params
         row.flops += flops
         self.trainable += trainable
-        inst = Instance(path, node, spec, values, shape, out, out_dtype, params, flops)
+        inst = Instance(path, node, spec, values, shape, out, out_dtype, params, flops, tied=tied)
+        self.leaves[path] = inst
         return inst, out, out_dtype
+
+    def warn(self, issue: Issue) -> None:
+        if issue not in self.warnings:
+            self.warnings.append(issue)
+
+    def tie(self, spec: LayerSpec, values, path: str, shape: Shape, out: Shape) -> tuple[str | None, Issue | None]:
+        """The Embedding a layer's `tie` parameter names, or why it cannot share that weight."""
+        where, target = f"{path}.{spec.tie}", values[spec.tie]
+        embeddings = [p for p, i in self.leaves.items() if i.spec.type == "Embedding"]
+        offer = f"set it to {' or '.join(embeddings[:4])}" if embeddings else "add an Embedding before it, or clear it"
+        try:
+            parts = parse_path(target)
+            canonical = format_path(parts)
+        except ValueError:
+            return None, Issue(where, f"{target!r} is not a path like layers[0]", offer)
+        emb = self.leaves.get(canonical)
+        if emb is None or emb.spec.type != "Embedding":
+            return None, Issue(where, f"{target} is not an Embedding earlier in the design", offer)
+        for k in range(1, len(parts)):
+            outer = self.rows.get(format_path(parts[:k])) if isinstance(parts[k - 1], int) else None
+            if outer is not None and outer.type == "Repeat":
+                return None, Issue(where, f"{target} is inside a Repeat, whose copies each have their own weight",
+                                   "move the Embedding out of the Repeat")
+        n, d = emb.values["num_embeddings"], emb.values["embedding_dim"]
+        if out[-1] != n:
+            return None, Issue(path, f"tied to {canonical}, out_features must equal its num_embeddings {n}, "
+                                     f"not {out[-1]}", f"set out_features to {n}",
+                               action={"op": "set", "path": path, "key": "out_features", "value": n})
+        if shape[-1] != d:
+            return None, Issue(path, f"tied to {canonical}, it must receive {d} features (its embedding_dim), "
+                                     f"not {shape[-1]}", f"make the layer before it give {d} features")
+        return canonical, None
 
     def walk_block(self, node, spec: LayerSpec, values, path, shape, dtype, depth, row: NodeInfo):
         inst = Instance(path, node, spec, values, shape, shape, dtype)
@@ -350,6 +400,7 @@ def _sum_tree(inst: Instance, attr: str) -> int:
     return getattr(inst, attr)
 
 
+_SPATIAL = ("convolution", "pooling")
 _RANK_WORDS = {1: "features (F)", 2: "a sequence or channels × length", 3: "an image (C, H, W)", 4: "a volume (C, D, H, W)"}
 
 
@@ -431,6 +482,7 @@ def analyze(design: dict[str, Any]) -> Analysis:
         rows=rows,
         errors=walk.errors,
         tree=tree if valid else None,
+        warnings=walk.warnings,
     )
 
 

@@ -164,6 +164,50 @@ def build_instance(inst: Instance) -> nn.Module:
     raise ValueError(f"no builder for block {kind}")
 
 
+def placed(tree: list[Instance], names: list[str]):
+    """Every placed node with the steps from the model to its module: ("head", "body", 0), ("stack", 2, 1).
+
+    Attribute steps are str, index steps int; the module layout is the one build_instance (and the exported
+    code) gives each block."""
+    stack = [(inst, (name,)) for name, inst in zip(names, tree)][::-1]
+    while stack:
+        inst, steps = stack.pop()
+        yield inst, steps
+        children = [(inst2, (*steps, *prefix, i)) for prefix, insts in module_slots(inst) for i, inst2 in enumerate(insts)]
+        stack.extend(children[::-1])
+
+
+def module_slots(inst: Instance) -> list[tuple[tuple, list[Instance]]]:
+    """(steps from a block's module to one of its nn.Sequential, the instances in it)."""
+    kind = inst.spec.type
+    if kind == "Sequential":
+        return [((), inst.slots["layers"])]
+    if kind == "Residual":
+        return [(("body",), inst.slots["body"])] + ([(("shortcut",), inst.slots["shortcut"])] if inst.slots["shortcut"] else [])
+    if kind == "Parallel":
+        return [(("branches", b), branch) for b, branch in enumerate(inst.slots.values())]
+    if kind == "Repeat":
+        return [((k,), copy) for k, copy in enumerate(inst.copies)]
+    return []
+
+
+def ties(tree: list[Instance], names: list[str]) -> list[tuple[tuple, tuple]]:
+    """(steps to a tied layer, steps to the Embedding whose weight it uses), in design order."""
+    steps_of = {}
+    out = []
+    for inst, steps in placed(tree, names):
+        steps_of.setdefault(inst.path, steps)
+        if inst.tied is not None:
+            out.append((steps, steps_of[inst.tied]))
+    return out
+
+
+def _module_at(model: nn.Module, steps: tuple) -> nn.Module:
+    for step in steps:
+        model = getattr(model, step) if isinstance(step, str) else model[step]
+    return model
+
+
 def build_model(design: dict[str, Any], analysis: Analysis | None = None) -> nn.Module:
     """The trainable network of a valid design; raises BuildError listing the errors otherwise."""
     analysis = analysis or analyze(design)
@@ -171,4 +215,7 @@ def build_model(design: dict[str, Any], analysis: Analysis | None = None) -> nn.
         raise BuildError(analysis.errors)
     check_fits(analysis)
     names = attribute_names(analysis.tree)
-    return nn.Sequential(OrderedDict((n, build_instance(i)) for n, i in zip(names, analysis.tree)))
+    model = nn.Sequential(OrderedDict((n, build_instance(i)) for n, i in zip(names, analysis.tree)))
+    for layer, embedding in ties(analysis.tree, names):
+        _module_at(model, layer).weight = _module_at(model, embedding).weight  # one shared Parameter
+    return model

@@ -34,7 +34,7 @@ from torch import nn
 
 from designer import modules
 from designer.analysis import Analysis, Instance, analyze
-from designer.build import BuildError, attribute_names, layer_arguments, layer_class, sanitize_identifier
+from designer.build import BuildError, attribute_names, layer_arguments, layer_class, sanitize_identifier, ties
 from designer.design import dump_design
 from designer.registry import LayerSpec
 
@@ -357,6 +357,11 @@ def _title(name: str, text: str) -> str:
     return f"{name}\n\n{text[0].upper() + text[1:]}"
 
 
+def _access(steps: tuple) -> str:
+    """("stack", 0, "body", 1) -> "self.stack[0].body[1]"."""
+    return "self" + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in steps)
+
+
 def _header(design: dict[str, Any], analysis: Analysis) -> str:
     name = _docstring_text(design.get("name")) if isinstance(design.get("name"), str) else ""
     tokens = " token ids (int64)" if analysis.input_dtype == "int64" else " float32"
@@ -391,6 +396,8 @@ def generate_model_py(design: dict[str, Any], analysis: Analysis | None = None) 
             init.append(comment + display_text(label, WIDTH - len(comment)))
         init.extend(_layout(walk.node(inst), 8, f"self.{name} = "))
         forward.extend(_with_comment(f"        x = self.{name}(x)", _shape(inst.out_shape)))
+    for layer, embedding in ties(tree, names):
+        init.append(f"        {_access(layer)}.weight = {_access(embedding)}.weight  # tied: one shared Parameter")
     forward.append("        return x")
     model_class = "\n".join(["class Model(nn.Module):", *init, "", *forward])
 

@@ -258,10 +258,11 @@ def rename(design: dict, name: str) -> dict:
 
 
 def apply_fix(design: dict, path: str, index: int = 0) -> dict:
-    """Apply the one-click fix of the `index`-th fixable error at a node (or at "task")."""
+    """Apply the one-click fix of the `index`-th fixable error (then warning) at a node (or at "task")."""
     from designer.analysis import analyze
 
-    fixable = [e for e in analyze(design).errors
+    analysis = analyze(design)
+    fixable = [e for e in [*analysis.errors, *analysis.warnings]
                if e.action and (e.path == path or e.path.startswith(path + "."))]
     if not 0 <= index < len(fixable):
         raise EditError(f"there is no fix to apply at {path}")

@@ -40,6 +40,7 @@ class LayerSpec:
     palette:    the parameters a new node from the palette starts with
     variant:    a designer.modules subclass of the torch class, used when `variant_when(values)` holds
                 (TransformerEncoderLayer with causal=True); `variant_params` reach only the variant
+    tie:        the parameter that names an Embedding whose weight this layer shares (built after, not passed)
     """
 
     type: str
@@ -62,6 +63,7 @@ class LayerSpec:
     variant: str | None = None
     variant_when: Callable[[dict[str, Any]], bool] | None = None
     variant_params: tuple[str, ...] = ()
+    tie: str | None = None  # the parameter naming an Embedding whose weight the layer uses (Linear.tie_weights)
 
     # --- parameters -------------------------------------------------------------------------
     def param(self, name: str) -> ParamSpec | None:

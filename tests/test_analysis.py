@@ -49,21 +49,31 @@ def forward_matches(d):
 # --- rank errors ---------------------------------------------------------------------------------
 
 
-def test_linear_after_image_proposes_flatten():
-    d = design([3, 8, 8], [conv(4), {"type": "ReLU"}, lin(10)])
-    a, err = only_error(d, "layers[2]")
-    assert "Linear" in err.message and "4×6×6" in err.message
-    assert err.fix == "insert Flatten before layers[2]"
-    assert a.row("layers[1]").output_shape == (4, 6, 6)
-    fixed = apply_fix(d, "layers[2]")
-    assert fixed["layers"][2] == {"type": "Flatten"}
-    assert forward_matches(fixed).output_shape == (10,)
+def test_linear_right_after_a_convolution_warns_and_proposes_flatten():
+    d = design([3, 8, 8], [conv(4), lin(10)])
+    a = forward_matches(d)  # valid: PyTorch's Linear maps the last axis
+    assert a.output_shape == (4, 6, 10) and a.errors == []
+    [warning] = a.warnings
+    assert warning.path == "layers[1]" and "last axis" in warning.message and "Conv2d" in warning.message
+    assert warning.fix == "insert Flatten before layers[1]"
+    assert a.to_json()["warnings"] == [warning.to_dict()]
+    fixed = apply_fix(d, "layers[1]")
+    assert fixed["layers"][1] == {"type": "Flatten"}
+    assert forward_matches(fixed).output_shape == (10,) and analyze(fixed).warnings == []
+
+
+def test_linear_on_channel_last_tensors_follows_pytorch():
+    """ConvNeXt's MLP: Permute to (H, W, C), then Linear on C; no warning, since no convolution comes right before."""
+    d = design([3, 8, 8], [conv(4), {"type": "Permute", "dims": [0, 2, 3, 1]}, lin(16), {"type": "GELU"}, lin(4)])
+    a = forward_matches(d)
+    assert a.output_shape == (6, 6, 4) and a.warnings == []
+    assert a.params == (3 * 9 * 4 + 4) + (4 * 16 + 16) + (16 * 4 + 4)
 
 
 def test_linear_after_image_inside_a_block_names_the_inner_path():
     d = design([3, 8, 8], [{"type": "Sequential", "layers": [conv(4), lin(10)]}])
-    _, err = only_error(d, "layers[0].layers[1]")
-    assert err.fix == "insert Flatten before layers[0].layers[1]"
+    [warning] = analyze(d).warnings
+    assert warning.fix == "insert Flatten before layers[0].layers[1]"
     assert analyze(apply_fix(d, "layers[0].layers[1]")).valid
 
 
@@ -274,7 +284,7 @@ def test_invalid_design_keeps_shapes_before_and_beside_the_error():
         conv(8, 3, padding=1),                                   # 0: ok
         {"type": "Parallel", "branches": [
             [conv(4, 1)],                                        # beside: ok
-            [conv(4, 3, padding=1), lin(5)],                     # the error
+            [conv(4, 3, padding=1), {"type": "BatchNorm1d"}],    # the error
             [],
         ]},
         {"type": "Residual", "body": [conv(8, 3, padding=1)]},   # after: unreached
@@ -402,6 +412,6 @@ def test_big_repeat_is_fast():
 
 
 def test_error_action_applies_through_apply_action():
-    d = design([3, 8, 8], [conv(4), lin(10)])
+    d = design([3, 8, 8], [conv(4), {"type": "BatchNorm1d"}, lin(10)])
     err = analyze(d).errors[0]
     assert analyze(apply_action(d, err.action)).valid
