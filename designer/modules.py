@@ -224,6 +224,10 @@ class EncoderLayer(nn.TransformerEncoderLayer):
             bias=bias,
         )
         self.causal = causal
+        if isinstance(activation, nn.GELU):
+            self.activation_relu_or_gelu = (
+                0  # torch's fused fast path would use the exact GELU
+            )
 
     def forward(self, x):
         if not self.causal:
