@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from designer.blocks import merge_shapes, residual_issue
 from designer.design import check_document, check_node, child_slots, format_path, limit_issues, parse_path
@@ -133,15 +132,21 @@ def _run_leaf(type_name: str, values_json: str, shape: Shape, dtype: str) -> tup
         with torch.device("meta"):
             module = make_layer(spec, values, shape).eval()
             x = torch.zeros((1, *shape), dtype=torch.long if dtype == _INT else torch.float32)
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            y = module(x)
+        if spec.formula is not None:
+            out, flops = spec.formula(shape, values)
+        else:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            counter = FlopCounterMode(display=False)
+            with torch.no_grad(), counter:
+                y = module(x)
+            out, flops = tuple(y.shape[1:]), int(counter.get_total_flops())
     except Exception as exc:  # PyTorch's refusal, worded by PyTorch
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LayerFailure(first[:300]) from None
     params = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return tuple(y.shape[1:]), params, trainable, int(counter.get_total_flops())
+    return tuple(out), params, trainable, flops
 
 
 def _values_key(values: dict[str, Any]) -> str:

@@ -41,6 +41,8 @@ class LayerSpec:
     variant:    a designer.modules subclass of the torch class, used when `variant_when(values)` holds
                 (TransformerEncoderLayer with causal=True); `variant_params` reach only the variant
     tie:        the parameter that names an Embedding whose weight this layer shares (built after, not passed)
+    formula:    (output shape, FLOPs per sample) without running the layer, where a run on `meta` costs time
+                that grows with the input (recurrent layers unroll every step); tests hold it to a real run
     """
 
     type: str
@@ -64,6 +66,7 @@ class LayerSpec:
     variant_when: Callable[[dict[str, Any]], bool] | None = None
     variant_params: tuple[str, ...] = ()
     tie: str | None = None  # the parameter naming an Embedding whose weight the layer uses (Linear.tie_weights)
+    formula: Callable[[Shape, dict[str, Any]], tuple[Shape, int]] | None = None
 
     # --- parameters -------------------------------------------------------------------------
     def param(self, name: str) -> ParamSpec | None:

@@ -415,3 +415,32 @@ def test_error_action_applies_through_apply_action():
     d = design([3, 8, 8], [conv(4), {"type": "BatchNorm1d"}, lin(10)])
     err = analyze(d).errors[0]
     assert analyze(apply_action(d, err.action)).valid
+
+
+@pytest.mark.parametrize("layer", [
+    {"type": "LSTM", "hidden_size": 6, "num_layers": 2, "bidirectional": True},
+    {"type": "GRU", "hidden_size": 5, "return_sequences": False},
+    {"type": "RNN", "hidden_size": 3, "num_layers": 3, "bidirectional": True, "return_sequences": False},
+    {"type": "LSTM", "hidden_size": 4, "bias": False},
+])
+@pytest.mark.parametrize("length", [1, 2, 7])
+def test_recurrent_flops_formula_is_the_flop_counters(layer, length):
+    """Recurrent FLOPs come from a formula (a meta run unrolls every step); it must equal torch's count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    d = design([length, 4], [layer])
+    a = forward_matches(d)
+    with torch.device("meta"):  # on meta the layer runs step by step (on CPU a fused kernel hides it from the counter)
+        model = build_model(d).eval()
+        x = torch.zeros(1, length, 4)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    assert a.flops == counter.get_total_flops() > 0
+
+
+def test_recurrent_analysis_does_not_unroll_long_sequences():
+    """A BiLSTM over 100,000 steps: its analysis would unroll for minutes if it ran the layer."""
+    d = design([100_000, 16], [{"type": "LSTM", "hidden_size": 32, "bidirectional": True, "return_sequences": False}])
+    a = analyze(d)
+    assert a.valid and a.output_shape == (64,) and a.flops == 100_000 * 2 * 2 * 4 * 32 * (16 + 32)
