@@ -444,3 +444,41 @@ def test_recurrent_analysis_does_not_unroll_long_sequences():
     d = design([100_000, 16], [{"type": "LSTM", "hidden_size": 32, "bidirectional": True, "return_sequences": False}])
     a = analyze(d)
     assert a.valid and a.output_shape == (64,) and a.flops == 100_000 * 2 * 2 * 4 * 32 * (16 + 32)
+
+
+@pytest.mark.parametrize("shape, params, words, fix", [
+    ([2, 5], {"size": [6, 8], "mode": "nearest"}, "size [6, 8] has 2 entries but 2×5 has 1 spatial dimension", "give 1 entry"),
+    ([2, 5], {"scale_factor": 2.0, "mode": "bilinear"}, "mode bilinear needs (C, H, W) but receives a sequence (C, L) 2×5",
+     "set mode to linear or nearest"),
+    ([2, 4, 4], {"scale_factor": 2.0, "mode": "linear"}, "mode linear needs (C, L) but receives an image", "set mode to bilinear"),
+])
+def test_upsample_rank_problems_are_worded_per_sample(shape, params, words, fix):
+    a = analyze(design(shape, [{"type": "Upsample", **params}]))
+    [err] = a.errors
+    assert words in err.message and fix in err.fix and "Got" not in err.message
+
+
+def test_groupnorm_message_names_the_type_once():
+    [err] = analyze(design([6, 4], [{"type": "GroupNorm", "num_groups": 4}])).errors
+    assert err.message.startswith("GroupNorm: 6 channels do not divide") and "GroupNorm: GroupNorm" not in err.message
+
+
+@pytest.mark.parametrize("layer, message", [
+    ({"type": "Softmax", "dim": 0}, "batch"),
+    ({"type": "LogSoftmax", "dim": 0}, "batch"),
+    ({"type": "GLU", "dim": -1}, "must be even"),
+    ({"type": "PReLU", "num_parameters": 3}, "neither 1 nor the 4 channels"),
+    ({"type": "PixelShuffle", "upscale_factor": 3}, "upscale_factor"),
+    ({"type": "Attention", "num_heads": 4, "num_kv_heads": 3}, "does not divide num_heads"),
+    ({"type": "Attention", "num_heads": 2, "rotary": True}, "even head size"),
+])
+def test_new_layer_errors_say_what_to_do(layer, message):
+    shape = {"PixelShuffle": [4, 5, 5], "Attention": [4, 6] if layer.get("rotary") else [4, 8]}.get(layer["type"], [4, 5])
+    a = analyze(design(shape, [layer]))
+    assert not a.valid and message in a.errors[0].message and a.errors[0].fix
+
+
+def test_softmax_default_is_the_last_axis():
+    model = build_model(design([3, 5], [{"type": "Softmax"}])).eval()
+    y = model(torch.randn(2, 3, 5))
+    torch.testing.assert_close(y.sum(-1), torch.ones(2, 3))

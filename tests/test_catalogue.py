@@ -140,7 +140,8 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
                   ([1, 9, 9], F32, {"kernel_size": 3, "ceil_mode": True})],
     "AvgPool2d": [([3, 8, 8], F32, {"kernel_size": 2}), ([2, 7, 7], F32, {"kernel_size": 3, "stride": 2, "padding": 1,
                                                                      "count_include_pad": False})],
-    "AdaptiveAvgPool2d": [([3, 8, 8], F32, {"output_size": 1}), ([2, 9, 7], F32, {"output_size": [3, 2]})],
+    "AdaptiveAvgPool2d": [([3, 8, 8], F32, {"output_size": 1}), ([2, 9, 7], F32, {"output_size": [3, 2]}),
+                          ([2, 9, 7], F32, {"output_size": [None, 3]})],
     "AdaptiveMaxPool2d": [([3, 8, 8], F32, {"output_size": 1}), ([2, 9, 7], F32, {"output_size": [2, 4]})],
     # --- recurrent
     "RNN": [([5, 3], F32, {"hidden_size": 4}),
@@ -163,7 +164,7 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
     "Identity": [([8], F32, {}), ([3, 4], I64, {})],
     "Upsample": [([3, 4, 4], F32, {"scale_factor": 2.0}), ([2, 5], F32, {"scale_factor": 3.0, "mode": "linear"}),
                  ([2, 4, 4], F32, {"size": [6, 8], "mode": "bilinear", "align_corners": True}),
-                 ([2, 4], F32, {"size": 7})],
+                 ([2, 4], F32, {"size": 7}), ([2, 5], F32, {"size": [20], "mode": "linear"}), ([2, 5], F32, {"size": [20]})],
     "ZeroPad1d": [([3, 10], F32, {"padding": 2}), ([2, 5], F32, {"padding": [2, 0]}), ([2, 6], F32, {"padding": [-1, 1]})],
     "ZeroPad2d": [([3, 4, 4], F32, {"padding": 1}), ([2, 4, 5], F32, {"padding": [1, 0, 2, 3]})],
     "ConstantPad1d": [([3, 10], F32, {"padding": 1, "value": 0.0}), ([2, 5], F32, {"padding": [3, 0], "value": -1.5})],

@@ -58,9 +58,23 @@ def _permute_check(shape, v):
     return []
 
 
+_MODE_RANKS = {"linear": 2, "bilinear": 3, "bicubic": 3}
+
+
 def _upsample_check(shape, v):
     if (v["size"] is None) == (v["scale_factor"] is None):
         return [("give exactly one of size and scale_factor", "set scale_factor to 2, say, and size to null", None)]
+    spatial = len(shape) - 1
+    want = _MODE_RANKS.get(v["mode"])
+    if want is not None and want != len(shape):
+        other = {2: "linear", 3: "bilinear"}[len(shape)]
+        kind = "a sequence (C, L)" if len(shape) == 2 else "an image (C, H, W)"
+        return [(f"mode {v['mode']} needs {'(C, L)' if want == 2 else '(C, H, W)'} but receives {kind} "
+                 f"{size_text(list(shape))}", f"set mode to {other} or nearest", None)]
+    size = v["size"]
+    if isinstance(size, list) and len(size) != spatial:
+        return [(f"size {size} has {len(size)} entries but {size_text(list(shape))} has {spatial} spatial "
+                 f"dimension{'s' if spatial > 1 else ''}", f"give {spatial} entr{'ies' if spatial > 1 else 'y'}, or one number", None)]
     return []
 
 
@@ -88,7 +102,8 @@ register(LayerSpec(
 register(LayerSpec(type="Identity", family="reshape", help="Passes its input through.", input_dtype="any"))
 register(LayerSpec(
     type="Upsample", family="reshape", help="Up-samples (C, L) or (C, H, W) by a factor or to a size.",
-    params=(P("size", "size", None, "Output size.", nullable=True, length=2, min=1, max=65536, key=True),
+    params=(P("size", "size", None, "Output size: a number, [L] or [H, W].", nullable=True, length=2, lengths=(1,),
+              min=1, max=65536, key=True),
             P("scale_factor", "float", None, "Multiplier of the size.", nullable=True, min=0.01, max=1024, key=True),
             P("mode", "choice", "nearest", "Interpolation.", choices=("nearest", "linear", "bilinear", "bicubic"), key=True),
             P("align_corners", "bool", None, "Align corner pixels (linear modes only).", nullable=True)),
