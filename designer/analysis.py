@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from designer.blocks import merge_shapes, residual_issue
+from designer.blocks import block_rule
 from designer.design import check_document, check_node, child_slots, format_path, limit_issues, parse_path
 from designer.errors import Issue
 from designer.params import size_text
@@ -309,33 +309,7 @@ class _Walk:
 
     def walk_block(self, node, spec: LayerSpec, values, path, shape, dtype, depth, row: NodeInfo):
         inst = Instance(path, node, spec, values, shape, shape, dtype)
-        out: Shape | None = None
-        out_dtype = dtype
-        if spec.type == "Sequential":
-            inst.slots["layers"], out, out_dtype = self.walk_list(node.get("layers", []), f"{path}.layers", shape, dtype, depth + 1)
-        elif spec.type == "Residual":
-            body, b_out, b_dtype = self.walk_list(node.get("body", []), f"{path}.body", shape, dtype, depth + 1)
-            shortcut_nodes = node.get("shortcut") or []
-            short, s_out, _ = self.walk_list(shortcut_nodes, f"{path}.shortcut", shape, dtype, depth + 1)
-            inst.slots = {"body": body, "shortcut": short}
-            if b_out is not None and s_out is not None:
-                issue = residual_issue(path, shape, b_out, s_out, bool(shortcut_nodes))
-                if issue:
-                    self.fail(row, issue)
-                else:
-                    out, out_dtype = b_out, b_dtype
-        elif spec.type == "Parallel":
-            outs = []
-            for suffix, branch in child_slots(node):
-                inst.slots[suffix], b_out, b_dtype = self.walk_list(branch, f"{path}.{suffix}", shape, dtype, depth + 1)
-                outs.append(b_out)
-                out_dtype = b_dtype
-            if outs and all(o is not None for o in outs):
-                out, issue = merge_shapes(path, outs, values["merge"], values["dim"])
-                if issue:
-                    self.fail(row, issue)
-        elif spec.type == "Repeat":
-            out, out_dtype = self.walk_repeat(node, inst, values["times"], path, shape, dtype, depth)
+        out, out_dtype = block_rule(spec.type).walk(self, node, inst, values, path, shape, dtype, depth, row)
         if out is None:
             return None, None, None
         inst.out_shape, inst.dtype = out, out_dtype

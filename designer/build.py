@@ -17,6 +17,7 @@ from torch import nn
 
 from designer import modules
 from designer.analysis import Analysis, Instance, analyze
+from designer.blocks import block_rule
 from designer.errors import Issue
 from designer.registry import LayerSpec
 
@@ -148,20 +149,9 @@ def _sequence(instances: list[Instance]) -> nn.Sequential:
 
 def build_instance(inst: Instance) -> nn.Module:
     """The module of one placed node (blocks recursively)."""
-    kind = inst.spec.type
     if not inst.spec.is_block:
         return make_layer(inst.spec, inst.values, inst.in_shape)
-    if kind == "Sequential":
-        return _sequence(inst.slots["layers"])
-    if kind == "Residual":
-        shortcut = inst.slots["shortcut"]
-        return modules.Residual(_sequence(inst.slots["body"]), _sequence(shortcut) if shortcut else None)
-    if kind == "Parallel":
-        branches = [_sequence(b) for b in inst.slots.values()]
-        return modules.Parallel(branches, merge=inst.values["merge"], dim=inst.values["dim"])
-    if kind == "Repeat":
-        return nn.Sequential(*(_sequence(copy) for copy in inst.copies))
-    raise ValueError(f"no builder for block {kind}")
+    return block_rule(inst.spec.type).module(inst, _sequence)
 
 
 def placed(tree: list[Instance], names: list[str]):
@@ -179,16 +169,7 @@ def placed(tree: list[Instance], names: list[str]):
 
 def module_slots(inst: Instance) -> list[tuple[tuple, list[Instance]]]:
     """(steps from a block's module to one of its nn.Sequential, the instances in it)."""
-    kind = inst.spec.type
-    if kind == "Sequential":
-        return [((), inst.slots["layers"])]
-    if kind == "Residual":
-        return [(("body",), inst.slots["body"])] + ([(("shortcut",), inst.slots["shortcut"])] if inst.slots["shortcut"] else [])
-    if kind == "Parallel":
-        return [(("branches", b), branch) for b, branch in enumerate(inst.slots.values())]
-    if kind == "Repeat":
-        return [((k,), copy) for k, copy in enumerate(inst.copies)]
-    return []
+    return block_rule(inst.spec.type).slots(inst) if inst.spec.is_block else []
 
 
 def ties(tree: list[Instance], names: list[str]) -> list[tuple[tuple, tuple]]:

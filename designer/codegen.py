@@ -34,6 +34,7 @@ from torch import nn
 
 from designer import modules
 from designer.analysis import Analysis, Instance, analyze
+from designer.blocks import block_rule
 from designer.build import BuildError, attribute_names, layer_arguments, layer_class, sanitize_identifier, ties
 from designer.design import dump_design
 from designer.registry import LayerSpec
@@ -285,23 +286,22 @@ class _Walk:
         spec = inst.spec
         if not spec.is_block:
             return self.layer(spec, inst.values, inst.in_shape)
-        if spec.type == "Sequential":
-            return self.sequence(inst.slots["layers"])
-        if spec.type == "Residual":
-            self.used.add("Residual")
-            shortcut = inst.slots["shortcut"]
-            items = [self.sequence(inst.slots["body"])]
-            if shortcut:
-                items.append(self.sequence(shortcut))
-            return _call("Residual", items)
-        if spec.type == "Parallel":
-            self.used.add("Parallel")
-            branches = _Group("[", tuple(self.sequence(b) for b in inst.slots.values()), "]", literal=True)
-            options = {"merge": inst.values["merge"], "dim": inst.values["dim"]}
-            return _call("Parallel", [branches, *_arguments(modules.Parallel, options)])
-        if spec.type == "Repeat":
-            return self.repeat(inst.copies)
-        raise ValueError(f"no code for block {spec.type}")
+        return block_rule(spec.type).code(inst, self)
+
+    # helpers the block rules write with (designer.blocks.BlockRule.code)
+    def call(self, func: str, items: list[_Expr]) -> _Group:
+        """A call of a designer.modules class (noted for model.py) or of torch."""
+        if not func.startswith("nn."):
+            self.used.add(func)
+        return _call(func, items)
+
+    @staticmethod
+    def literal_list(items: list[_Expr]) -> _Group:
+        return _Group("[", tuple(items), "]", literal=True)
+
+    @staticmethod
+    def arguments(cls: type, kwargs: dict[str, Any]) -> list[_Expr]:
+        return _arguments(cls, kwargs)
 
     def repeat(self, copies: list[list[Instance]]) -> _Expr:
         """nn.Sequential of the copies; a run of identical copies is written once, as a loop."""

@@ -155,16 +155,11 @@ def wrap_nodes(design: dict, paths: list[str], block: str) -> dict:
     for p in paths:
         _node_at(out, p)
     chosen = [nodes[i] for i in indices]
-    if block == "Residual":
-        wrapper = {"type": "Residual", "body": chosen, "shortcut": []}
-    elif block == "Repeat":
-        wrapper = {"type": "Repeat", "times": 2, "body": chosen}
-    elif block == "Parallel":
-        wrapper = {"type": "Parallel", "merge": "concat", "dim": 1, "branches": [chosen, []]}
-    elif block == "Sequential":
-        wrapper = {"type": "Sequential", "layers": chosen}
-    else:
-        raise EditError(f"cannot wrap in {block!r}: choose Residual, Repeat, Parallel or Sequential")
+    from designer.blocks import BLOCK_RULES
+
+    if block not in BLOCK_RULES:
+        raise EditError(f"cannot wrap in {block!r}: choose {', '.join(sorted(BLOCK_RULES))}")
+    wrapper = BLOCK_RULES[block].wrap(chosen)
     for i in reversed(indices):
         del nodes[i]
     nodes.insert(indices[0], wrapper)

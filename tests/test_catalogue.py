@@ -237,3 +237,14 @@ def test_catalogue_is_json():
     for row in rows:
         assert {"type", "family", "help", "params"} <= set(row)
         assert get_spec(row["type"]) is not None
+
+
+@pytest.mark.parametrize("spec", [s for s in list_specs() if s.is_block], ids=lambda s: s.type)
+def test_every_block_declares_its_rule(spec):
+    """A block is one declaration plus its rule (walk, module, code, slots, wrap): nothing else switches on it."""
+    from designer.blocks import BLOCK_RULES
+    from designer.design import check_node
+
+    rule = BLOCK_RULES[spec.type]
+    wrapped = rule.wrap([{"type": "ReLU"}])
+    assert wrapped["type"] == spec.type and check_node(wrapped, "layers[0]") == []
