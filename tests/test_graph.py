@@ -451,3 +451,12 @@ def test_binary_override_failure_and_timeout(monkeypatch, tmp_path):
         render("digraph { a }", timeout=0.5)
     with pytest.raises(ValueError, match="format"):
         render("digraph { a }", "gif")
+
+
+def test_parallel_mul_draws_a_multiply_node():
+    d = design([{"type": "Parallel", "merge": "mul", "branches": [[{"type": "Tanh"}], [{"type": "Sigmoid"}]]}],
+               shape=(4, 8))
+    dot = to_dot(d)
+    line = next(line for line in dot.splitlines() if line.strip().startswith("layers_0_mul ["))
+    assert "multiply" in line
+    svg_of(dot)
