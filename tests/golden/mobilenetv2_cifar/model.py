@@ -27,7 +27,7 @@ class Residual(nn.Module):
 class Model(nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 8, kernel_size=3, stride=2, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(3, 8, kernel_size=3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(8)
         self.relu61 = nn.ReLU6()
         self.res1 = Residual(
@@ -43,9 +43,7 @@ class Model(nn.Module):
             nn.Conv2d(8, 48, kernel_size=1, bias=False),
             nn.BatchNorm2d(48),
             nn.ReLU6(),
-            nn.Conv2d(
-                48, 48, kernel_size=3, stride=2, padding=1, groups=48, bias=False
-            ),
+            nn.Conv2d(48, 48, kernel_size=3, padding=1, groups=48, bias=False),
             nn.BatchNorm2d(48),
             nn.ReLU6(),
             nn.Conv2d(48, 8, kernel_size=1, bias=False),
@@ -236,29 +234,29 @@ class Model(nn.Module):
         self.fc = nn.Linear(320, 10)
 
     def forward(self, x):  # x: (N, 3, 32, 32)
-        x = self.conv1(x)  # (N, 8, 16, 16)
-        x = self.bn1(x)  # (N, 8, 16, 16)
-        x = self.relu61(x)  # (N, 8, 16, 16)
-        x = self.res1(x)  # (N, 8, 16, 16)
-        x = self.seq1(x)  # (N, 8, 8, 8)
-        x = self.res2(x)  # (N, 8, 8, 8)
-        x = self.seq2(x)  # (N, 8, 4, 4)
-        x = self.res3(x)  # (N, 8, 4, 4)
-        x = self.res4(x)  # (N, 8, 4, 4)
-        x = self.seq3(x)  # (N, 16, 2, 2)
-        x = self.res5(x)  # (N, 16, 2, 2)
-        x = self.res6(x)  # (N, 16, 2, 2)
-        x = self.res7(x)  # (N, 16, 2, 2)
-        x = self.seq4(x)  # (N, 24, 2, 2)
-        x = self.res8(x)  # (N, 24, 2, 2)
-        x = self.res9(x)  # (N, 24, 2, 2)
-        x = self.seq5(x)  # (N, 40, 1, 1)
-        x = self.res10(x)  # (N, 40, 1, 1)
-        x = self.res11(x)  # (N, 40, 1, 1)
-        x = self.seq6(x)  # (N, 80, 1, 1)
-        x = self.conv2(x)  # (N, 320, 1, 1)
-        x = self.bn2(x)  # (N, 320, 1, 1)
-        x = self.relu62(x)  # (N, 320, 1, 1)
+        x = self.conv1(x)  # (N, 8, 32, 32)
+        x = self.bn1(x)  # (N, 8, 32, 32)
+        x = self.relu61(x)  # (N, 8, 32, 32)
+        x = self.res1(x)  # (N, 8, 32, 32)
+        x = self.seq1(x)  # (N, 8, 32, 32)
+        x = self.res2(x)  # (N, 8, 32, 32)
+        x = self.seq2(x)  # (N, 8, 16, 16)
+        x = self.res3(x)  # (N, 8, 16, 16)
+        x = self.res4(x)  # (N, 8, 16, 16)
+        x = self.seq3(x)  # (N, 16, 8, 8)
+        x = self.res5(x)  # (N, 16, 8, 8)
+        x = self.res6(x)  # (N, 16, 8, 8)
+        x = self.res7(x)  # (N, 16, 8, 8)
+        x = self.seq4(x)  # (N, 24, 8, 8)
+        x = self.res8(x)  # (N, 24, 8, 8)
+        x = self.res9(x)  # (N, 24, 8, 8)
+        x = self.seq5(x)  # (N, 40, 4, 4)
+        x = self.res10(x)  # (N, 40, 4, 4)
+        x = self.res11(x)  # (N, 40, 4, 4)
+        x = self.seq6(x)  # (N, 80, 4, 4)
+        x = self.conv2(x)  # (N, 320, 4, 4)
+        x = self.bn2(x)  # (N, 320, 4, 4)
+        x = self.relu62(x)  # (N, 320, 4, 4)
         x = self.gap(x)  # (N, 320, 1, 1)
         x = self.flatten(x)  # (N, 320)
         x = self.drop(x)  # (N, 320)
