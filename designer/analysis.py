@@ -170,7 +170,7 @@ class _Walk:
         self.at_node: dict[str, Issue] = {}  # limit issues that belong to a node (a Repeat placing too many layers)
         self.warnings: list[Issue] = []
         self.leaves: dict[str, Instance] = {}  # path -> the (last) placed instance of each layer
-        self.previous: LayerSpec | None = None  # the layer walked just before
+        self.previous: LayerSpec | None = None  # the last layer walked that is not element-wise
 
     def row_for(self, path: str, node: dict, depth: int) -> NodeInfo:
         row = self.rows.get(path)
@@ -236,7 +236,9 @@ class _Walk:
                     self.mark_unreached(child, child_path, depth + 1)
 
     def walk_leaf(self, node, spec: LayerSpec, values, path, shape, dtype, row: NodeInfo):
-        previous, self.previous = self.previous, spec
+        previous = self.previous
+        if spec.family not in _ELEMENTWISE:
+            self.previous = spec  # "right after a convolution" looks through activations, norms and dropout
         issue = _input_issue(spec, path, shape, dtype)
         if issue is None and spec.check is not None:
             problems = spec.check(shape, values)
@@ -380,6 +382,7 @@ def _sum_tree(inst: Instance, attr: str) -> int:
 
 
 _SPATIAL = ("convolution", "pooling")
+_ELEMENTWISE = ("activation", "normalisation", "regularisation")
 _RANK_WORDS = {1: "features (F)", 2: "a sequence or channels × length", 3: "an image (C, H, W)", 4: "a volume (C, D, H, W)"}
 
 
@@ -481,6 +484,8 @@ def _check_task_output(design: Any, out: Shape | None, walk: _Walk) -> None:
         if isinstance(last, dict) and last.get("type") == "Linear":
             fix = f"set the last Linear's out_features to {k}"
             action = {"op": "set", "path": f"layers[{n - 1}]", "key": "out_features", "value": k}
+    elif flatten := next((w for w in walk.warnings if w.action and w.action.get("nodes") == [{"type": "Flatten"}]), None):
+        fix, action = flatten.fix, flatten.action  # the Linear that kept the image's axes apart is the cause
     else:
         fix, action = f"insert Flatten and Linear(out_features={k}) at the end", {
             "op": "insert_before", "path": f"layers[{n}]",

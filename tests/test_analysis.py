@@ -482,3 +482,12 @@ def test_softmax_default_is_the_last_axis():
     model = build_model(design([3, 5], [{"type": "Softmax"}])).eval()
     y = model(torch.randn(2, 3, 5))
     torch.testing.assert_close(y.sum(-1), torch.ones(2, 3))
+
+
+def test_classifier_without_flatten_points_at_the_linear_after_the_convolution():
+    d = design([1, 12, 12], [conv(4), {"type": "ReLU"}, lin(10)])
+    d["task"] = {"kind": "classification", "num_classes": 10}
+    a = analyze(d)
+    [err] = a.errors
+    assert err.path == "task" and err.fix == "insert Flatten before layers[2]"
+    assert analyze(apply_action(d, err.action)).valid
