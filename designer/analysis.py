@@ -15,10 +15,9 @@ from functools import lru_cache
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from designer.blocks import merge_shapes, residual_issue
-from designer.design import check_document, check_node, child_slots, limit_issues
+from designer.blocks import block_rule
+from designer.design import check_document, check_node, child_slots, format_path, limit_issues, parse_path
 from designer.errors import Issue
 from designer.params import size_text
 from designer.registry import LayerSpec, get_spec
@@ -46,6 +45,7 @@ class Instance:
     flops: int = 0
     slots: dict[str, list[Instance]] = field(default_factory=dict)
     copies: list[list[Instance]] = field(default_factory=list)
+    tied: str | None = None  # the path of the Embedding whose weight this layer uses
 
 
 @dataclass
@@ -87,6 +87,7 @@ class Analysis:
     rows: list[NodeInfo]
     errors: list[Issue]
     tree: list[Instance] | None
+    warnings: list[Issue] = field(default_factory=list)
 
     def row(self, path: str) -> NodeInfo | None:
         for r in self.rows:
@@ -109,6 +110,7 @@ class Analysis:
             "flops": self.flops,
             "layers": [r.to_row() for r in self.rows],
             "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
 
@@ -130,15 +132,21 @@ def _run_leaf(type_name: str, values_json: str, shape: Shape, dtype: str) -> tup
         with torch.device("meta"):
             module = make_layer(spec, values, shape).eval()
             x = torch.zeros((1, *shape), dtype=torch.long if dtype == _INT else torch.float32)
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            y = module(x)
+        if spec.formula is not None:
+            out, flops = spec.formula(shape, values)
+        else:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            counter = FlopCounterMode(display=False)
+            with torch.no_grad(), counter:
+                y = module(x)
+            out, flops = tuple(y.shape[1:]), int(counter.get_total_flops())
     except Exception as exc:  # PyTorch's refusal, worded by PyTorch
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LayerFailure(first[:300]) from None
     params = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return tuple(y.shape[1:]), params, trainable, int(counter.get_total_flops())
+    return tuple(out), params, trainable, flops
 
 
 def _values_key(values: dict[str, Any]) -> str:
@@ -160,6 +168,9 @@ class _Walk:
         self.walked = 0  # nodes walked so far
         self.copy_walks = 0  # of which in Repeat copies after the first (against MAX_COPY_WALKS)
         self.at_node: dict[str, Issue] = {}  # limit issues that belong to a node (a Repeat placing too many layers)
+        self.warnings: list[Issue] = []
+        self.leaves: dict[str, Instance] = {}  # path -> the (last) placed instance of each layer
+        self.previous: LayerSpec | None = None  # the last layer walked that is not element-wise
 
     def row_for(self, path: str, node: dict, depth: int) -> NodeInfo:
         row = self.rows.get(path)
@@ -225,6 +236,9 @@ class _Walk:
                     self.mark_unreached(child, child_path, depth + 1)
 
     def walk_leaf(self, node, spec: LayerSpec, values, path, shape, dtype, row: NodeInfo):
+        previous = self.previous
+        if spec.family not in _ELEMENTWISE:
+            self.previous = spec  # "right after a convolution" looks through activations, norms and dropout
         issue = _input_issue(spec, path, shape, dtype)
         if issue is None and spec.check is not None:
             problems = spec.check(shape, values)
@@ -244,46 +258,63 @@ class _Walk:
                 if any(s <= 0 for s in out):
                     issue = Issue(path, f"{spec.type} would give an empty tensor {size_text(list(out))}",
                                   "shrink the kernel or stride, or add padding")
+        tied = None
+        if issue is None and spec.tie and values.get(spec.tie) is not None:
+            tied, issue = self.tie(spec, values, path, shape, out)
+            if tied is not None:
+                shared = shape[-1] * out[-1]  # the weight stays counted at the Embedding
+                params, trainable = params - shared, trainable - shared
         if issue is not None:
             self.fail(row, issue)
             return None, None, None
+        if spec.type == "Linear" and len(shape) >= 2 and previous is not None and previous.family in _SPATIAL:
+            self.warn(Issue(path, f"Linear acts on the last axis only ({shape[-1]} of {size_text(list(shape))}), "
+                                  f"right after a {previous.type}: the other axes stay apart", f"insert Flatten before {path}",
+                            action={"op": "insert_before", "path": path, "nodes": [{"type": "Flatten"}]}))
         out_dtype = spec.output_dtype or dtype
         row.status, row.output_shape, row.dtype = "ok", out, out_dtype
         row.params += params
         row.flops += flops
         self.trainable += trainable
-        inst = Instance(path, node, spec, values, shape, out, out_dtype, params, flops)
+        inst = Instance(path, node, spec, values, shape, out, out_dtype, params, flops, tied=tied)
+        self.leaves[path] = inst
         return inst, out, out_dtype
+
+    def warn(self, issue: Issue) -> None:
+        if issue not in self.warnings:
+            self.warnings.append(issue)
+
+    def tie(self, spec: LayerSpec, values, path: str, shape: Shape, out: Shape) -> tuple[str | None, Issue | None]:
+        """The Embedding a layer's `tie` parameter names, or why it cannot share that weight."""
+        where, target = f"{path}.{spec.tie}", values[spec.tie]
+        embeddings = [p for p, i in self.leaves.items() if i.spec.type == "Embedding"]
+        offer = f"set it to {' or '.join(embeddings[:4])}" if embeddings else "add an Embedding before it, or clear it"
+        try:
+            parts = parse_path(target)
+            canonical = format_path(parts)
+        except ValueError:
+            return None, Issue(where, f"{target!r} is not a path like layers[0]", offer)
+        emb = self.leaves.get(canonical)
+        if emb is None or emb.spec.type != "Embedding":
+            return None, Issue(where, f"{target} is not an Embedding earlier in the design", offer)
+        for k in range(1, len(parts)):
+            outer = self.rows.get(format_path(parts[:k])) if isinstance(parts[k - 1], int) else None
+            if outer is not None and outer.type == "Repeat":
+                return None, Issue(where, f"{target} is inside a Repeat, whose copies each have their own weight",
+                                   "move the Embedding out of the Repeat")
+        n, d = emb.values["num_embeddings"], emb.values["embedding_dim"]
+        if out[-1] != n:
+            return None, Issue(path, f"tied to {canonical}, out_features must equal its num_embeddings {n}, "
+                                     f"not {out[-1]}", f"set out_features to {n}",
+                               action={"op": "set", "path": path, "key": "out_features", "value": n})
+        if shape[-1] != d:
+            return None, Issue(path, f"tied to {canonical}, it must receive {d} features (its embedding_dim), "
+                                     f"not {shape[-1]}", f"make the layer before it give {d} features")
+        return canonical, None
 
     def walk_block(self, node, spec: LayerSpec, values, path, shape, dtype, depth, row: NodeInfo):
         inst = Instance(path, node, spec, values, shape, shape, dtype)
-        out: Shape | None = None
-        out_dtype = dtype
-        if spec.type == "Sequential":
-            inst.slots["layers"], out, out_dtype = self.walk_list(node.get("layers", []), f"{path}.layers", shape, dtype, depth + 1)
-        elif spec.type == "Residual":
-            body, b_out, b_dtype = self.walk_list(node.get("body", []), f"{path}.body", shape, dtype, depth + 1)
-            shortcut_nodes = node.get("shortcut") or []
-            short, s_out, _ = self.walk_list(shortcut_nodes, f"{path}.shortcut", shape, dtype, depth + 1)
-            inst.slots = {"body": body, "shortcut": short}
-            if b_out is not None and s_out is not None:
-                issue = residual_issue(path, shape, b_out, s_out, bool(shortcut_nodes))
-                if issue:
-                    self.fail(row, issue)
-                else:
-                    out, out_dtype = b_out, b_dtype
-        elif spec.type == "Parallel":
-            outs = []
-            for suffix, branch in child_slots(node):
-                inst.slots[suffix], b_out, b_dtype = self.walk_list(branch, f"{path}.{suffix}", shape, dtype, depth + 1)
-                outs.append(b_out)
-                out_dtype = b_dtype
-            if outs and all(o is not None for o in outs):
-                out, issue = merge_shapes(path, outs, values["merge"], values["dim"])
-                if issue:
-                    self.fail(row, issue)
-        elif spec.type == "Repeat":
-            out, out_dtype = self.walk_repeat(node, inst, values["times"], path, shape, dtype, depth)
+        out, out_dtype = block_rule(spec.type).walk(self, node, inst, values, path, shape, dtype, depth, row)
         if out is None:
             return None, None, None
         inst.out_shape, inst.dtype = out, out_dtype
@@ -353,6 +384,8 @@ def _sum_tree(inst: Instance, attr: str) -> int:
     return getattr(inst, attr)
 
 
+_SPATIAL = ("convolution", "pooling")
+_ELEMENTWISE = ("activation", "normalisation", "regularisation")
 _RANK_WORDS = {1: "features (F)", 2: "a sequence or channels × length", 3: "an image (C, H, W)", 4: "a volume (C, D, H, W)"}
 
 
@@ -434,6 +467,7 @@ def analyze(design: dict[str, Any]) -> Analysis:
         rows=rows,
         errors=walk.errors,
         tree=tree if valid else None,
+        warnings=walk.warnings,
     )
 
 
@@ -453,6 +487,8 @@ def _check_task_output(design: Any, out: Shape | None, walk: _Walk) -> None:
         if isinstance(last, dict) and last.get("type") == "Linear":
             fix = f"set the last Linear's out_features to {k}"
             action = {"op": "set", "path": f"layers[{n - 1}]", "key": "out_features", "value": k}
+    elif flatten := next((w for w in walk.warnings if w.action and w.action.get("nodes") == [{"type": "Flatten"}]), None):
+        fix, action = flatten.fix, flatten.action  # the Linear that kept the image's axes apart is the cause
     else:
         fix, action = f"insert Flatten and Linear(out_features={k}) at the end", {
             "op": "insert_before", "path": f"layers[{n}]",

@@ -1,9 +1,16 @@
-"""Blocks: Sequential, Residual, Parallel, Repeat. Their declarations and merge rules.
+"""Blocks: Sequential, Residual, Parallel, Repeat. Their declarations, merge rules, and block rules.
 
-The modules they build are in designer.modules (Residual, Parallel) or are nn.Sequential.
+A BlockRule says, once per block, how the analysis walks it, which module it builds, how its code
+reads, where its children sit inside that module, and how it wraps chosen nodes; analysis, build,
+codegen and edits only dispatch on it. The modules are in designer.modules (Residual, Parallel) or
+are nn.Sequential.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from designer.errors import Issue
 from designer.params import P, size_text
@@ -22,10 +29,11 @@ register(LayerSpec(
 ))
 register(LayerSpec(
     type="Parallel", family="block",
-    help="Every branch gets the input; results are concatenated along dim or added.",
+    help="Every branch gets the input; results are concatenated along dim, added, or multiplied (gating).",
     params=(
-        P("merge", "choice", "concat", "How branch outputs combine.", choices=("concat", "add"), key=True),
-        P("dim", "int", 1, "Concatenation dimension of the whole tensor (batch is 0).", min=-8, max=8),
+        P("merge", "choice", "concat", "How branch outputs combine (mul: elementwise with broadcasting, for gating).",
+          choices=("concat", "add", "mul"), key=True),
+        P("dim", "int", 1, "Concatenation dimension of the whole tensor (batch is 0); mul and add ignore it.", min=-8, max=8),
     ),
     children=("branches",), input_dtype="any", palette={"branches": [[], []]},
     label_fn=lambda v: v["merge"],
@@ -96,6 +104,8 @@ def merge_shapes(path: str, shapes: list[tuple], merge: str, dim: int) -> tuple[
             return shapes[0], None
         return None, Issue(path, f"branches give {listing}; adding them needs equal shapes",
                            "make every branch end in the same shape, or merge by concat")
+    if merge == "mul":
+        return _broadcast(path, shapes, listing)
     ranks = {len(s) for s in shapes}
     if len(ranks) != 1:
         return None, Issue(path, f"branches give {listing}, of different ranks: they cannot be concatenated",
@@ -112,3 +122,153 @@ def merge_shapes(path: str, shapes: list[tuple], merge: str, dim: int) -> tuple[
     out = list(shapes[0])
     out[d - 1] = sum(s[d - 1] for s in shapes)
     return tuple(out), None
+
+
+def _broadcast(path: str, shapes: list[tuple], listing: str) -> tuple[tuple | None, Issue | None]:
+    """PyTorch broadcasting of the branch outputs (batch included, so every branch keeps the same rank)."""
+    if len({len(s) for s in shapes}) != 1:
+        return None, Issue(path, f"branches give {listing}, of different ranks: multiplying them would broadcast "
+                           "the batch against a sample dimension",
+                           "give every branch the same number of dimensions (keep size-1 axes, e.g. pool to 1×1)")
+    out = []
+    for sizes in zip(*shapes):
+        wide = {s for s in sizes if s != 1}
+        if len(wide) > 1:
+            return None, Issue(path, f"branches give {listing}; multiplying needs each size equal or 1 (broadcasting)",
+                               "make the sizes match, or reduce one branch's size to 1 along that axis")
+        out.append(wide.pop() if wide else 1)
+    return tuple(out), None
+
+
+# --- block rules -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockRule:
+    """How one block type goes through the house (instances are designer.analysis.Instance).
+
+    walk(walker, node, inst, values, path, shape, dtype, depth, row) -> (output shape or None, dtype): fills
+        inst.slots / inst.copies through the walker (designer.analysis._Walk)
+    module(inst, sequence) -> nn.Module, where sequence(instances) builds an nn.Sequential
+    code(inst, writer) -> the constructor expression (designer.codegen._Walk: sequence, repeat, call, used)
+    slots(inst) -> [(steps from the block's module to an nn.Sequential, the instances in it)]
+    wrap(nodes) -> the block node holding the chosen nodes (the editor's "wrap in")
+    """
+
+    walk: Callable[..., tuple[Any, Any]]
+    module: Callable[[Any, Callable], Any]
+    code: Callable[[Any, Any], Any]
+    slots: Callable[[Any], list[tuple[tuple, list]]]
+    wrap: Callable[[list], dict]
+
+
+def _walk_sequential(w, node, inst, values, path, shape, dtype, depth, row):
+    inst.slots["layers"], out, out_dtype = w.walk_list(node.get("layers", []), f"{path}.layers", shape, dtype, depth + 1)
+    return out, out_dtype
+
+
+def _walk_residual(w, node, inst, values, path, shape, dtype, depth, row):
+    body, b_out, b_dtype = w.walk_list(node.get("body", []), f"{path}.body", shape, dtype, depth + 1)
+    shortcut_nodes = node.get("shortcut") or []
+    short, s_out, _ = w.walk_list(shortcut_nodes, f"{path}.shortcut", shape, dtype, depth + 1)
+    inst.slots = {"body": body, "shortcut": short}
+    if b_out is None or s_out is None:
+        return None, dtype
+    issue = residual_issue(path, shape, b_out, s_out, bool(shortcut_nodes))
+    if issue:
+        w.fail(row, issue)
+        return None, dtype
+    return b_out, b_dtype
+
+
+def _walk_parallel(w, node, inst, values, path, shape, dtype, depth, row):
+    from designer.design import child_slots
+
+    outs, out_dtype = [], dtype
+    for suffix, branch in child_slots(node):
+        inst.slots[suffix], b_out, b_dtype = w.walk_list(branch, f"{path}.{suffix}", shape, dtype, depth + 1)
+        outs.append(b_out)
+        out_dtype = b_dtype
+    if not outs or any(o is None for o in outs):
+        return None, out_dtype
+    out, issue = merge_shapes(path, outs, values["merge"], values["dim"])
+    if issue:
+        w.fail(row, issue)
+    return out, out_dtype
+
+
+def _walk_repeat(w, node, inst, values, path, shape, dtype, depth, row):
+    return w.walk_repeat(node, inst, values["times"], path, shape, dtype, depth)
+
+
+def _module_residual(inst, sequence):
+    from designer import modules
+
+    shortcut = inst.slots["shortcut"]
+    return modules.Residual(sequence(inst.slots["body"]), sequence(shortcut) if shortcut else None)
+
+
+def _module_parallel(inst, sequence):
+    from designer import modules
+
+    return modules.Parallel([sequence(b) for b in inst.slots.values()], merge=inst.values["merge"], dim=inst.values["dim"])
+
+
+def _module_repeat(inst, sequence):
+    from torch import nn
+
+    return nn.Sequential(*(sequence(copy) for copy in inst.copies))
+
+
+def _code_residual(inst, writer):
+    shortcut = inst.slots["shortcut"]
+    items = [writer.sequence(inst.slots["body"])]
+    if shortcut:
+        items.append(writer.sequence(shortcut))
+    return writer.call("Residual", items)
+
+
+def _code_parallel(inst, writer):
+    from designer import modules
+
+    branches = writer.literal_list([writer.sequence(b) for b in inst.slots.values()])
+    options = {"merge": inst.values["merge"], "dim": inst.values["dim"]}
+    return writer.call("Parallel", [branches, *writer.arguments(modules.Parallel, options)])
+
+
+BLOCK_RULES: dict[str, BlockRule] = {
+    "Sequential": BlockRule(
+        walk=_walk_sequential,
+        module=lambda inst, sequence: sequence(inst.slots["layers"]),
+        code=lambda inst, writer: writer.sequence(inst.slots["layers"]),
+        slots=lambda inst: [((), inst.slots["layers"])],
+        wrap=lambda nodes: {"type": "Sequential", "layers": nodes},
+    ),
+    "Residual": BlockRule(
+        walk=_walk_residual,
+        module=_module_residual,
+        code=_code_residual,
+        slots=lambda inst: [(("body",), inst.slots["body"])]
+        + ([(("shortcut",), inst.slots["shortcut"])] if inst.slots["shortcut"] else []),
+        wrap=lambda nodes: {"type": "Residual", "body": nodes, "shortcut": []},
+    ),
+    "Parallel": BlockRule(
+        walk=_walk_parallel,
+        module=_module_parallel,
+        code=_code_parallel,
+        slots=lambda inst: [(("branches", b), branch) for b, branch in enumerate(inst.slots.values())],
+        wrap=lambda nodes: {"type": "Parallel", "merge": "concat", "dim": 1, "branches": [nodes, []]},
+    ),
+    "Repeat": BlockRule(
+        walk=_walk_repeat,
+        module=_module_repeat,
+        code=lambda inst, writer: writer.repeat(inst.copies),
+        slots=lambda inst: [((k,), copy) for k, copy in enumerate(inst.copies)],
+        wrap=lambda nodes: {"type": "Repeat", "times": 2, "body": nodes},
+    ),
+}
+
+
+def block_rule(type_name: str) -> BlockRule:
+    """The rule of a block type; KeyError names a block declared without one."""
+    return BLOCK_RULES[type_name]

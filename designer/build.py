@@ -17,6 +17,7 @@ from torch import nn
 
 from designer import modules
 from designer.analysis import Analysis, Instance, analyze
+from designer.blocks import block_rule
 from designer.errors import Issue
 from designer.registry import LayerSpec
 
@@ -122,21 +123,27 @@ def layer_arguments(spec: LayerSpec, values: dict[str, Any], in_shape: tuple[int
     """(constructor keywords, wrapper keywords) of a layer: inferred sizes, parameters, fixed keywords."""
     ctor: dict[str, Any] = dict(spec.infer(in_shape)) if spec.infer else {}
     wrapper: dict[str, Any] = {}
+    plain = not spec.uses_variant(values)
     for p in spec.params:
+        if plain and p.name in spec.variant_params:
+            continue
         target = wrapper if p.name in spec.wrapper_params else ctor
         target[p.name] = p.as_python(values[p.name])
     ctor.update(spec.fixed)
     return ctor, wrapper
 
 
-def layer_class(spec: LayerSpec) -> type[nn.Module]:
+def layer_class(spec: LayerSpec, values: dict[str, Any] | None = None) -> type[nn.Module]:
+    """The class of a layer: torch.nn's, a designer.modules one, or the spec's variant where the values ask."""
+    if values is not None and spec.uses_variant(values):
+        return getattr(modules, spec.variant)
     return getattr(nn, spec.type) if spec.module_source == "nn" else getattr(modules, spec.type)
 
 
 def make_layer(spec: LayerSpec, values: dict[str, Any], in_shape: tuple[int, ...]) -> nn.Module:
     """The module of one (non-block) layer for an input of `in_shape` (batch excluded)."""
     ctor, wrapper_kw = layer_arguments(spec, values, in_shape)
-    module = layer_class(spec)(**ctor)
+    module = layer_class(spec, values)(**ctor)
     if spec.wrapper:
         module = getattr(modules, spec.wrapper)(module, **wrapper_kw)
     return module
@@ -148,20 +155,44 @@ def _sequence(instances: list[Instance]) -> nn.Sequential:
 
 def build_instance(inst: Instance) -> nn.Module:
     """The module of one placed node (blocks recursively)."""
-    kind = inst.spec.type
     if not inst.spec.is_block:
         return make_layer(inst.spec, inst.values, inst.in_shape)
-    if kind == "Sequential":
-        return _sequence(inst.slots["layers"])
-    if kind == "Residual":
-        shortcut = inst.slots["shortcut"]
-        return modules.Residual(_sequence(inst.slots["body"]), _sequence(shortcut) if shortcut else None)
-    if kind == "Parallel":
-        branches = [_sequence(b) for b in inst.slots.values()]
-        return modules.Parallel(branches, merge=inst.values["merge"], dim=inst.values["dim"])
-    if kind == "Repeat":
-        return nn.Sequential(*(_sequence(copy) for copy in inst.copies))
-    raise ValueError(f"no builder for block {kind}")
+    return block_rule(inst.spec.type).module(inst, _sequence)
+
+
+def placed(tree: list[Instance], names: list[str]):
+    """Every placed node with the steps from the model to its module: ("head", "body", 0), ("stack", 2, 1).
+
+    Attribute steps are str, index steps int; the module layout is the one build_instance (and the exported
+    code) gives each block."""
+    stack = [(inst, (name,)) for name, inst in zip(names, tree)][::-1]
+    while stack:
+        inst, steps = stack.pop()
+        yield inst, steps
+        children = [(inst2, (*steps, *prefix, i)) for prefix, insts in module_slots(inst) for i, inst2 in enumerate(insts)]
+        stack.extend(children[::-1])
+
+
+def module_slots(inst: Instance) -> list[tuple[tuple, list[Instance]]]:
+    """(steps from a block's module to one of its nn.Sequential, the instances in it)."""
+    return block_rule(inst.spec.type).slots(inst) if inst.spec.is_block else []
+
+
+def ties(tree: list[Instance], names: list[str]) -> list[tuple[tuple, tuple]]:
+    """(steps to a tied layer, steps to the Embedding whose weight it uses), in design order."""
+    steps_of = {}
+    out = []
+    for inst, steps in placed(tree, names):
+        steps_of.setdefault(inst.path, steps)
+        if inst.tied is not None:
+            out.append((steps, steps_of[inst.tied]))
+    return out
+
+
+def _module_at(model: nn.Module, steps: tuple) -> nn.Module:
+    for step in steps:
+        model = getattr(model, step) if isinstance(step, str) else model[step]
+    return model
 
 
 def build_model(design: dict[str, Any], analysis: Analysis | None = None) -> nn.Module:
@@ -171,4 +202,7 @@ def build_model(design: dict[str, Any], analysis: Analysis | None = None) -> nn.
         raise BuildError(analysis.errors)
     check_fits(analysis)
     names = attribute_names(analysis.tree)
-    return nn.Sequential(OrderedDict((n, build_instance(i)) for n, i in zip(names, analysis.tree)))
+    model = nn.Sequential(OrderedDict((n, build_instance(i)) for n, i in zip(names, analysis.tree)))
+    for layer, embedding in ties(analysis.tree, names):
+        _module_at(model, layer).weight = _module_at(model, embedding).weight  # one shared Parameter
+    return model

@@ -34,7 +34,8 @@ from torch import nn
 
 from designer import modules
 from designer.analysis import Analysis, Instance, analyze
-from designer.build import BuildError, attribute_names, layer_arguments, layer_class, sanitize_identifier
+from designer.blocks import block_rule
+from designer.build import BuildError, attribute_names, layer_arguments, layer_class, sanitize_identifier, ties
 from designer.design import dump_design
 from designer.registry import LayerSpec
 
@@ -261,12 +262,12 @@ class _Walk:
         ctor, wrapper_kwargs = layer_arguments(spec, values, in_shape)
         inferred = tuple(spec.infer(in_shape)) if spec.infer else ()
         required = {p.name for p in spec.params if p.required}
-        cls = layer_class(spec)
-        if spec.module_source == "nn":
+        cls = layer_class(spec, values)
+        if cls.__module__ != modules.__name__:
             func = f"nn.{spec.type}"
         else:
-            func = spec.type
-            self.used.add(spec.type)
+            func = cls.__name__
+            self.used.add(cls.__name__)
         positional = (*inferred, *spec.positional)
         always = {*positional, *required, *spec.fixed}
         spec_defaults = {p.name: p.as_python(p.default) for p in spec.params}
@@ -285,23 +286,22 @@ class _Walk:
         spec = inst.spec
         if not spec.is_block:
             return self.layer(spec, inst.values, inst.in_shape)
-        if spec.type == "Sequential":
-            return self.sequence(inst.slots["layers"])
-        if spec.type == "Residual":
-            self.used.add("Residual")
-            shortcut = inst.slots["shortcut"]
-            items = [self.sequence(inst.slots["body"])]
-            if shortcut:
-                items.append(self.sequence(shortcut))
-            return _call("Residual", items)
-        if spec.type == "Parallel":
-            self.used.add("Parallel")
-            branches = _Group("[", tuple(self.sequence(b) for b in inst.slots.values()), "]", literal=True)
-            options = {"merge": inst.values["merge"], "dim": inst.values["dim"]}
-            return _call("Parallel", [branches, *_arguments(modules.Parallel, options)])
-        if spec.type == "Repeat":
-            return self.repeat(inst.copies)
-        raise ValueError(f"no code for block {spec.type}")
+        return block_rule(spec.type).code(inst, self)
+
+    # helpers the block rules write with (designer.blocks.BlockRule.code)
+    def call(self, func: str, items: list[_Expr]) -> _Group:
+        """A call of a designer.modules class (noted for model.py) or of torch."""
+        if not func.startswith("nn."):
+            self.used.add(func)
+        return _call(func, items)
+
+    @staticmethod
+    def literal_list(items: list[_Expr]) -> _Group:
+        return _Group("[", tuple(items), "]", literal=True)
+
+    @staticmethod
+    def arguments(cls: type, kwargs: dict[str, Any]) -> list[_Expr]:
+        return _arguments(cls, kwargs)
 
     def repeat(self, copies: list[list[Instance]]) -> _Expr:
         """nn.Sequential of the copies; a run of identical copies is written once, as a loop."""
@@ -357,6 +357,11 @@ def _title(name: str, text: str) -> str:
     return f"{name}\n\n{text[0].upper() + text[1:]}"
 
 
+def _access(steps: tuple) -> str:
+    """("stack", 0, "body", 1) -> "self.stack[0].body[1]"."""
+    return "self" + "".join(f".{s}" if isinstance(s, str) else f"[{s}]" for s in steps)
+
+
 def _header(design: dict[str, Any], analysis: Analysis) -> str:
     name = _docstring_text(design.get("name")) if isinstance(design.get("name"), str) else ""
     tokens = " token ids (int64)" if analysis.input_dtype == "int64" else " float32"
@@ -391,6 +396,8 @@ def generate_model_py(design: dict[str, Any], analysis: Analysis | None = None) 
             init.append(comment + display_text(label, WIDTH - len(comment)))
         init.extend(_layout(walk.node(inst), 8, f"self.{name} = "))
         forward.extend(_with_comment(f"        x = self.{name}(x)", _shape(inst.out_shape)))
+    for layer, embedding in ties(tree, names):
+        init.append(f"        {_access(layer)}.weight = {_access(embedding)}.weight  # tied: one shared Parameter")
     forward.append("        return x")
     model_class = "\n".join(["class Model(nn.Module):", *init, "", *forward])
 

@@ -155,16 +155,11 @@ def wrap_nodes(design: dict, paths: list[str], block: str) -> dict:
     for p in paths:
         _node_at(out, p)
     chosen = [nodes[i] for i in indices]
-    if block == "Residual":
-        wrapper = {"type": "Residual", "body": chosen, "shortcut": []}
-    elif block == "Repeat":
-        wrapper = {"type": "Repeat", "times": 2, "body": chosen}
-    elif block == "Parallel":
-        wrapper = {"type": "Parallel", "merge": "concat", "dim": 1, "branches": [chosen, []]}
-    elif block == "Sequential":
-        wrapper = {"type": "Sequential", "layers": chosen}
-    else:
-        raise EditError(f"cannot wrap in {block!r}: choose Residual, Repeat, Parallel or Sequential")
+    from designer.blocks import BLOCK_RULES
+
+    if block not in BLOCK_RULES:
+        raise EditError(f"cannot wrap in {block!r}: choose {', '.join(sorted(BLOCK_RULES))}")
+    wrapper = BLOCK_RULES[block].wrap(chosen)
     for i in reversed(indices):
         del nodes[i]
     nodes.insert(indices[0], wrapper)
@@ -258,10 +253,11 @@ def rename(design: dict, name: str) -> dict:
 
 
 def apply_fix(design: dict, path: str, index: int = 0) -> dict:
-    """Apply the one-click fix of the `index`-th fixable error at a node (or at "task")."""
+    """Apply the one-click fix of the `index`-th fixable error (then warning) at a node (or at "task")."""
     from designer.analysis import analyze
 
-    fixable = [e for e in analyze(design).errors
+    analysis = analyze(design)
+    fixable = [e for e in [*analysis.errors, *analysis.warnings]
                if e.action and (e.path == path or e.path.startswith(path + "."))]
     if not 0 <= index < len(fixable):
         raise EditError(f"there is no fix to apply at {path}")

@@ -393,6 +393,8 @@ class _Drawing:
                 ends = list(flow)
             if merge == "add":
                 merge_id, symbol, merge_text = f"{base}_add", "+", "add"
+            elif merge == "mul":
+                merge_id, symbol, merge_text = f"{base}_mul", "×", "multiply (broadcast)"
             else:
                 dim = node.get("dim", 1)
                 merge_id, symbol, merge_text = f"{base}_concat", "concat", f"concat · dim {_html(dim)}"

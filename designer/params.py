@@ -58,6 +58,8 @@ class ParamSpec:
     item_min: int | None = None  # for ints: bound on each entry
     key: bool = False  # shown on cards and graph nodes
     extra: dict = field(default_factory=dict)
+    lengths: tuple[int, ...] = ()  # for size: other list lengths accepted ([20] for a 1-D Upsample)
+    null_items: bool = False  # for size: entries may be null (AdaptiveAvgPool2d [None, 7]: keep that size)
 
     def to_dict(self) -> dict:
         """The catalogue row of this parameter (`layers --json`)."""
@@ -70,6 +72,10 @@ class ParamSpec:
             row["choices"] = list(self.choices)
         if self.length:
             row["length"] = self.length
+        if self.lengths:
+            row["lengths"] = list(self.lengths)
+        if self.null_items:
+            row["null_items"] = True
         if self.strings:
             row["strings"] = list(self.strings)
         if self.nullable:
@@ -121,9 +127,10 @@ class ParamSpec:
                 return f"must be a whole number or a list of {self.length} of them{extra}; got {describe_value(value)}"
             if _is_int(value):
                 return self._bounds_error(value)
-            if isinstance(value, list) and len(value) == self.length and all(_is_int(v) for v in value):
+            if (isinstance(value, list) and len(value) in (self.length, *self.lengths)
+                    and all(_is_int(v) or (v is None and self.null_items) for v in value)):
                 for v in value:
-                    err = self._bounds_error(v)
+                    err = None if v is None else self._bounds_error(v)
                     if err:
                         return err
                 return None

@@ -40,6 +40,11 @@ class LayerSpec:
     check:      extra rules with fixes
     children:   for blocks: the keys holding lists of nodes
     palette:    the parameters a new node from the palette starts with
+    variant:    a designer.modules subclass of the torch class, used when `variant_when(values)` holds
+                (TransformerEncoderLayer with causal=True); `variant_params` reach only the variant
+    tie:        the parameter that names an Embedding whose weight this layer shares (built after, not passed)
+    formula:    (output shape, FLOPs per sample) without running the layer, where a run on `meta` costs time
+                that grows with the input (recurrent layers unroll every step); tests hold it to a real run
     """
 
     type: str
@@ -59,6 +64,11 @@ class LayerSpec:
     children: tuple[str, ...] = ()
     palette: dict[str, Any] = field(default_factory=dict)
     label_fn: Callable[[dict[str, Any]], str] | None = None
+    variant: str | None = None
+    variant_when: Callable[[dict[str, Any]], bool] | None = None
+    variant_params: tuple[str, ...] = ()
+    tie: str | None = None  # the parameter naming an Embedding whose weight the layer uses (Linear.tie_weights)
+    formula: Callable[[Shape, dict[str, Any]], tuple[Shape, int]] | None = None
 
     # --- parameters -------------------------------------------------------------------------
     def param(self, name: str) -> ParamSpec | None:
@@ -84,6 +94,10 @@ class LayerSpec:
     def module_source(self) -> str:
         """Where the class lives: "nn" (torch.nn) or "designer" (designer.modules)."""
         return "nn" if hasattr(nn, self.type) and self.family != "block" else "designer"
+
+    def uses_variant(self, values: dict[str, Any]) -> bool:
+        """Whether these values need the designer.modules variant rather than the torch.nn class."""
+        return self.variant is not None and self.variant_when is not None and bool(self.variant_when(values))
 
     def values(self, node: dict[str, Any]) -> dict[str, Any]:
         """The node's parameters with defaults filled in (keys not declared are dropped)."""

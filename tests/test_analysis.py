@@ -49,21 +49,31 @@ def forward_matches(d):
 # --- rank errors ---------------------------------------------------------------------------------
 
 
-def test_linear_after_image_proposes_flatten():
-    d = design([3, 8, 8], [conv(4), {"type": "ReLU"}, lin(10)])
-    a, err = only_error(d, "layers[2]")
-    assert "Linear" in err.message and "4×6×6" in err.message
-    assert err.fix == "insert Flatten before layers[2]"
-    assert a.row("layers[1]").output_shape == (4, 6, 6)
-    fixed = apply_fix(d, "layers[2]")
-    assert fixed["layers"][2] == {"type": "Flatten"}
-    assert forward_matches(fixed).output_shape == (10,)
+def test_linear_right_after_a_convolution_warns_and_proposes_flatten():
+    d = design([3, 8, 8], [conv(4), lin(10)])
+    a = forward_matches(d)  # valid: PyTorch's Linear maps the last axis
+    assert a.output_shape == (4, 6, 10) and a.errors == []
+    [warning] = a.warnings
+    assert warning.path == "layers[1]" and "last axis" in warning.message and "Conv2d" in warning.message
+    assert warning.fix == "insert Flatten before layers[1]"
+    assert a.to_json()["warnings"] == [warning.to_dict()]
+    fixed = apply_fix(d, "layers[1]")
+    assert fixed["layers"][1] == {"type": "Flatten"}
+    assert forward_matches(fixed).output_shape == (10,) and analyze(fixed).warnings == []
+
+
+def test_linear_on_channel_last_tensors_follows_pytorch():
+    """ConvNeXt's MLP: Permute to (H, W, C), then Linear on C; no warning, since no convolution comes right before."""
+    d = design([3, 8, 8], [conv(4), {"type": "Permute", "dims": [0, 2, 3, 1]}, lin(16), {"type": "GELU"}, lin(4)])
+    a = forward_matches(d)
+    assert a.output_shape == (6, 6, 4) and a.warnings == []
+    assert a.params == (3 * 9 * 4 + 4) + (4 * 16 + 16) + (16 * 4 + 4)
 
 
 def test_linear_after_image_inside_a_block_names_the_inner_path():
     d = design([3, 8, 8], [{"type": "Sequential", "layers": [conv(4), lin(10)]}])
-    _, err = only_error(d, "layers[0].layers[1]")
-    assert err.fix == "insert Flatten before layers[0].layers[1]"
+    [warning] = analyze(d).warnings
+    assert warning.fix == "insert Flatten before layers[0].layers[1]"
     assert analyze(apply_fix(d, "layers[0].layers[1]")).valid
 
 
@@ -307,7 +317,7 @@ def test_invalid_design_keeps_shapes_before_and_beside_the_error():
         conv(8, 3, padding=1),                                   # 0: ok
         {"type": "Parallel", "branches": [
             [conv(4, 1)],                                        # beside: ok
-            [conv(4, 3, padding=1), lin(5)],                     # the error
+            [conv(4, 3, padding=1), {"type": "BatchNorm1d"}],    # the error
             [],
         ]},
         {"type": "Residual", "body": [conv(8, 3, padding=1)]},   # after: unreached
@@ -435,6 +445,82 @@ def test_big_repeat_is_fast():
 
 
 def test_error_action_applies_through_apply_action():
-    d = design([3, 8, 8], [conv(4), lin(10)])
+    d = design([3, 8, 8], [conv(4), {"type": "BatchNorm1d"}, lin(10)])
     err = analyze(d).errors[0]
+    assert analyze(apply_action(d, err.action)).valid
+
+
+@pytest.mark.parametrize("layer", [
+    {"type": "LSTM", "hidden_size": 6, "num_layers": 2, "bidirectional": True},
+    {"type": "GRU", "hidden_size": 5, "return_sequences": False},
+    {"type": "RNN", "hidden_size": 3, "num_layers": 3, "bidirectional": True, "return_sequences": False},
+    {"type": "LSTM", "hidden_size": 4, "bias": False},
+])
+@pytest.mark.parametrize("length", [1, 2, 7])
+def test_recurrent_flops_formula_is_the_flop_counters(layer, length):
+    """Recurrent FLOPs come from a formula (a meta run unrolls every step); it must equal torch's count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    d = design([length, 4], [layer])
+    a = forward_matches(d)
+    with torch.device("meta"):  # on meta the layer runs step by step (on CPU a fused kernel hides it from the counter)
+        model = build_model(d).eval()
+        x = torch.zeros(1, length, 4)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    assert a.flops == counter.get_total_flops() > 0
+
+
+def test_recurrent_analysis_does_not_unroll_long_sequences():
+    """A BiLSTM over 100,000 steps: its analysis would unroll for minutes if it ran the layer."""
+    d = design([100_000, 16], [{"type": "LSTM", "hidden_size": 32, "bidirectional": True, "return_sequences": False}])
+    a = analyze(d)
+    assert a.valid and a.output_shape == (64,) and a.flops == 100_000 * 2 * 2 * 4 * 32 * (16 + 32)
+
+
+@pytest.mark.parametrize("shape, params, words, fix", [
+    ([2, 5], {"size": [6, 8], "mode": "nearest"}, "size [6, 8] has 2 entries but 2×5 has 1 spatial dimension", "give 1 entry"),
+    ([2, 5], {"scale_factor": 2.0, "mode": "bilinear"}, "mode bilinear needs (C, H, W) but receives a sequence (C, L) 2×5",
+     "set mode to linear or nearest"),
+    ([2, 4, 4], {"scale_factor": 2.0, "mode": "linear"}, "mode linear needs (C, L) but receives an image", "set mode to bilinear"),
+])
+def test_upsample_rank_problems_are_worded_per_sample(shape, params, words, fix):
+    a = analyze(design(shape, [{"type": "Upsample", **params}]))
+    [err] = a.errors
+    assert words in err.message and fix in err.fix and "Got" not in err.message
+
+
+def test_groupnorm_message_names_the_type_once():
+    [err] = analyze(design([6, 4], [{"type": "GroupNorm", "num_groups": 4}])).errors
+    assert err.message.startswith("GroupNorm: 6 channels do not divide") and "GroupNorm: GroupNorm" not in err.message
+
+
+@pytest.mark.parametrize("layer, message", [
+    ({"type": "Softmax", "dim": 0}, "batch"),
+    ({"type": "LogSoftmax", "dim": 0}, "batch"),
+    ({"type": "GLU", "dim": -1}, "must be even"),
+    ({"type": "PReLU", "num_parameters": 3}, "neither 1 nor the 4 channels"),
+    ({"type": "PixelShuffle", "upscale_factor": 3}, "upscale_factor"),
+    ({"type": "Attention", "num_heads": 4, "num_kv_heads": 3}, "does not divide num_heads"),
+    ({"type": "Attention", "num_heads": 2, "rotary": True}, "even head size"),
+])
+def test_new_layer_errors_say_what_to_do(layer, message):
+    shape = {"PixelShuffle": [4, 5, 5], "Attention": [4, 6] if layer.get("rotary") else [4, 8]}.get(layer["type"], [4, 5])
+    a = analyze(design(shape, [layer]))
+    assert not a.valid and message in a.errors[0].message and a.errors[0].fix
+
+
+def test_softmax_default_is_the_last_axis():
+    model = build_model(design([3, 5], [{"type": "Softmax"}])).eval()
+    y = model(torch.randn(2, 3, 5))
+    torch.testing.assert_close(y.sum(-1), torch.ones(2, 3))
+
+
+def test_classifier_without_flatten_points_at_the_linear_after_the_convolution():
+    d = design([1, 12, 12], [conv(4), {"type": "ReLU"}, lin(10)])
+    d["task"] = {"kind": "classification", "num_classes": 10}
+    a = analyze(d)
+    [err] = a.errors
+    assert err.path == "task" and err.fix == "insert Flatten before layers[2]"
     assert analyze(apply_action(d, err.action)).valid

@@ -37,6 +37,12 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
         ([6], F32, {"merge": "add", "branches": [[{"type": "Linear", "out_features": 4}],
                                                [{"type": "Linear", "out_features": 4}, {"type": "Tanh"}]]}),
         ([5, 6], F32, {"dim": -1, "branches": [[{"type": "Linear", "out_features": 2}], [], [{"type": "GELU"}]]}),
+        ([4, 6, 6], F32, {"merge": "mul", "branches": [[], [{"type": "AdaptiveAvgPool2d", "output_size": 1},
+                                                           {"type": "Conv2d", "out_channels": 4, "kernel_size": 1},
+                                                           {"type": "Sigmoid"}]]}),
+        ([5, 6], F32, {"merge": "mul", "branches": [[{"type": "Linear", "out_features": 8}, {"type": "SiLU"}],
+                                                    [{"type": "Linear", "out_features": 8}]]}),
+        ([3, 7], F32, {"merge": "mul", "branches": [[{"type": "Tanh"}], [{"type": "Sigmoid"}], []]}),
     ],
     "Repeat": [
         ([8], F32, {"times": 3, "body": [{"type": "Linear", "out_features": 8}, {"type": "ReLU"}]}),
@@ -45,7 +51,14 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
     ],
     # --- activations
     "ReLU": [([7], F32, {}), ([2, 3, 4], F32, {})],
-    "GELU": [([7], F32, {}), ([3, 5], F32, {})],
+    "GELU": [([7], F32, {}), ([3, 5], F32, {"approximate": "tanh"})],
+    "ReLU6": [([7], F32, {}), ([2, 3, 4], F32, {})],
+    "Hardsigmoid": [([7], F32, {}), ([3, 5], F32, {})],
+    "Hardtanh": [([7], F32, {}), ([3, 5], F32, {"min_val": -2.0, "max_val": 0.5})],
+    "PReLU": [([7], F32, {}), ([4, 5], F32, {"num_parameters": 4}), ([3, 4, 4], F32, {"num_parameters": 3, "init": 0.1})],
+    "Softplus": [([7], F32, {}), ([3, 5], F32, {"beta": 2.0, "threshold": 10.0})],
+    "GLU": [([8], F32, {}), ([4, 6], F32, {"dim": 1}), ([3, 4, 6], F32, {"dim": -2})],
+    "LogSoftmax": [([7], F32, {}), ([3, 5], F32, {"dim": 1}), ([3, 5], F32, {})],
     "SiLU": [([7], F32, {}), ([3, 5], F32, {})],
     "Tanh": [([7], F32, {}), ([1, 4, 4], F32, {})],
     "Sigmoid": [([7], F32, {}), ([3, 5], F32, {})],
@@ -53,17 +66,28 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
     "Hardswish": [([7], F32, {}), ([3, 5], F32, {})],
     "LeakyReLU": [([7], F32, {}), ([3, 5], F32, {"negative_slope": 0.2})],
     "ELU": [([7], F32, {}), ([3, 5], F32, {"alpha": 0.5})],
-    "Softmax": [([7], F32, {"dim": -1}), ([3, 5], F32, {"dim": 1}), ([3, 5], F32, {"dim": 2})],
+    "Softmax": [([7], F32, {"dim": -1}), ([3, 5], F32, {"dim": 1}), ([3, 5], F32, {"dim": 2}), ([3, 5], F32, {})],
     # --- attention
     "MultiheadAttention": [
         ([5, 8], F32, {"num_heads": 2}),
         ([4, 12], F32, {"num_heads": 3, "bias": False, "dropout": 0.1}),
         ([1, 6], F32, {"num_heads": 1}),
+        ([5, 8], F32, {"num_heads": 2, "causal": True}),
     ],
+    "Attention": [
+        ([5, 8], F32, {"num_heads": 2}),
+        ([6, 16], F32, {"num_heads": 4, "num_kv_heads": 2, "causal": True, "rotary": True}),
+        ([4, 12], F32, {"num_heads": 3, "num_kv_heads": 1, "bias": True, "dropout": 0.1}),
+        ([3, 8], F32, {"num_heads": 2, "num_kv_heads": 2, "rotary": True}),
+    ],
+    "ClassToken": [([5, 8], F32, {}), ([1, 3], F32, {})],
     "TransformerEncoderLayer": [
         ([5, 8], F32, {"nhead": 2, "dim_feedforward": 16}),
         ([3, 12], F32, {"nhead": 4, "dim_feedforward": 8, "activation": "gelu", "norm_first": True}),
         ([4, 6], F32, {"nhead": 3, "dim_feedforward": 10, "bias": False}),
+        ([5, 8], F32, {"nhead": 2, "dim_feedforward": 16, "causal": True, "activation": "gelu_tanh", "norm_first": True}),
+        ([4, 8], F32, {"nhead": 2, "dim_feedforward": 8, "activation": "gelu_tanh"}),
+        ([4, 8], F32, {"nhead": 2, "dim_feedforward": 8, "causal": True}),
     ],
     # --- convolution
     "Conv1d": [
@@ -102,6 +126,7 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
     "BatchNorm2d": [([3, 4, 4], F32, {}), ([2, 3, 5], F32, {"affine": False, "momentum": None})],
     "InstanceNorm2d": [([3, 4, 4], F32, {}), ([2, 3, 5], F32, {"affine": True})],
     "LayerNorm": [([8], F32, {}), ([3, 6], F32, {"elementwise_affine": False}), ([2, 3, 4], F32, {"bias": False})],
+    "RMSNorm": [([8], F32, {}), ([3, 6], F32, {"eps": 1e-6}), ([2, 3, 4], F32, {"elementwise_affine": False})],
     "GroupNorm": [([4, 5], F32, {"num_groups": 2}), ([6, 3, 3], F32, {"num_groups": 3, "affine": False}),
                   ([8], F32, {"num_groups": 4})],
     # --- pooling
@@ -115,7 +140,8 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
                   ([1, 9, 9], F32, {"kernel_size": 3, "ceil_mode": True})],
     "AvgPool2d": [([3, 8, 8], F32, {"kernel_size": 2}), ([2, 7, 7], F32, {"kernel_size": 3, "stride": 2, "padding": 1,
                                                                      "count_include_pad": False})],
-    "AdaptiveAvgPool2d": [([3, 8, 8], F32, {"output_size": 1}), ([2, 9, 7], F32, {"output_size": [3, 2]})],
+    "AdaptiveAvgPool2d": [([3, 8, 8], F32, {"output_size": 1}), ([2, 9, 7], F32, {"output_size": [3, 2]}),
+                          ([2, 9, 7], F32, {"output_size": [None, 3]})],
     "AdaptiveMaxPool2d": [([3, 8, 8], F32, {"output_size": 1}), ([2, 9, 7], F32, {"output_size": [2, 4]})],
     # --- recurrent
     "RNN": [([5, 3], F32, {"hidden_size": 4}),
@@ -138,7 +164,12 @@ CASES: dict[str, list[tuple[list[int], str, dict]]] = {
     "Identity": [([8], F32, {}), ([3, 4], I64, {})],
     "Upsample": [([3, 4, 4], F32, {"scale_factor": 2.0}), ([2, 5], F32, {"scale_factor": 3.0, "mode": "linear"}),
                  ([2, 4, 4], F32, {"size": [6, 8], "mode": "bilinear", "align_corners": True}),
-                 ([2, 4], F32, {"size": 7})],
+                 ([2, 4], F32, {"size": 7}), ([2, 5], F32, {"size": [20], "mode": "linear"}), ([2, 5], F32, {"size": [20]})],
+    "ZeroPad1d": [([3, 10], F32, {"padding": 2}), ([2, 5], F32, {"padding": [2, 0]}), ([2, 6], F32, {"padding": [-1, 1]})],
+    "ZeroPad2d": [([3, 4, 4], F32, {"padding": 1}), ([2, 4, 5], F32, {"padding": [1, 0, 2, 3]})],
+    "ConstantPad1d": [([3, 10], F32, {"padding": 1, "value": 0.0}), ([2, 5], F32, {"padding": [3, 0], "value": -1.5})],
+    "ConstantPad2d": [([3, 4, 4], F32, {"padding": 2, "value": 1.0}), ([2, 4, 5], F32, {"padding": [0, 1, 1, 0], "value": 0.5})],
+    "PixelShuffle": [([8, 3, 3], F32, {"upscale_factor": 2}), ([9, 2, 4], F32, {"upscale_factor": 3})],
     "Permute": [([3, 4], F32, {"dims": [0, 2, 1]}), ([2, 3, 4], F32, {"dims": [0, 3, 1, 2]}), ([5, 6], I64, {"dims": [0, 2, 1]})],
     "Reshape": [([12], F32, {"shape": [3, 4]}), ([3, 4, 5], F32, {"shape": [-1]}), ([2, 6], F32, {"shape": [4, -1]})],
     "SequencePool": [([5, 4], F32, {"mode": m}) for m in ("mean", "max", "first", "last")],
@@ -206,3 +237,14 @@ def test_catalogue_is_json():
     for row in rows:
         assert {"type", "family", "help", "params"} <= set(row)
         assert get_spec(row["type"]) is not None
+
+
+@pytest.mark.parametrize("spec", [s for s in list_specs() if s.is_block], ids=lambda s: s.type)
+def test_every_block_declares_its_rule(spec):
+    """A block is one declaration plus its rule (walk, module, code, slots, wrap): nothing else switches on it."""
+    from designer.blocks import BLOCK_RULES
+    from designer.design import check_node
+
+    rule = BLOCK_RULES[spec.type]
+    wrapped = rule.wrap([{"type": "ReLU"}])
+    assert wrapped["type"] == spec.type and check_node(wrapped, "layers[0]") == []

@@ -57,7 +57,7 @@ def test_summary_json_is_the_contract_object_and_matches_analysis(path):
     out = cli("summary", str(path), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert set(data) == {"valid", "params", "trainable_params", "output_shape", "flops", "layers", "errors"}
+    assert set(data) == {"valid", "params", "trainable_params", "output_shape", "flops", "layers", "errors", "warnings"}
     analysis = analyze(load_design(path))
     assert data["valid"] is True and data["errors"] == []
     assert data["params"] == analysis.params == data["trainable_params"]

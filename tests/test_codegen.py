@@ -41,7 +41,8 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = {p.stem: p for p in sorted((ROOT / "assets" / "templates").glob("*.json"))}
 GOLDEN = Path(__file__).with_name("golden")
-GOLDEN_TEMPLATES = ("lenet5", "resnet_small", "transformer_classifier", "crnn")
+GOLDEN_TEMPLATES = ("lenet5", "resnet_small", "transformer_classifier", "crnn", "gpt_decoder", "vit_small",
+                    "mobilenetv2_cifar", "efficientnet_cifar", "llama_decoder", "wavenet_signals")
 BIN = Path(sys.executable).parent
 RUFF = shutil.which("ruff", path=str(BIN)) or shutil.which("ruff")
 TORCHRUN = shutil.which("torchrun", path=str(BIN)) or shutil.which("torchrun")
@@ -99,6 +100,19 @@ INLINE = {
         {"type": "Unflatten", "dim": 1, "unflattened_size": [10, 8]},
         {"type": "LSTM", "hidden_size": 4, "return_sequences": False},
         {"type": "Softmax", "dim": -1},
+    ]),
+    "modern": new_design("Today's pieces", [9], S, layers=[
+        {"type": "Embedding", "num_embeddings": 40, "embedding_dim": 16},
+        {"type": "ClassToken"},
+        {"type": "RMSNorm", "eps": 1e-6},
+        {"type": "Attention", "num_heads": 4, "num_kv_heads": 2, "causal": True, "rotary": True},
+        {"type": "TransformerEncoderLayer", "nhead": 2, "dim_feedforward": 16, "dropout": 0.0, "causal": True,
+         "activation": "gelu_tanh", "norm_first": True},
+        {"type": "MultiheadAttention", "num_heads": 2, "causal": True},
+        {"type": "Parallel", "merge": "mul", "branches": [[{"type": "Linear", "out_features": 12}, {"type": "SiLU"}],
+                                                          [{"type": "Linear", "out_features": 12}]]},
+        {"type": "LSTM", "hidden_size": 5, "bidirectional": True, "return_sequences": False},
+        {"type": "Linear", "out_features": 3},
     ]),
 }
 DESIGNS = {**{k: load_design(p) for k, p in TEMPLATES.items()}, **INLINE}
@@ -202,7 +216,15 @@ def _options(shape: tuple, p: Picker) -> list:
             lambda: {"type": "Repeat", "times": p.int(1, 3), "body": [conv(p.int(1, 5), 3, padding=1), {"type": "ReLU"}]},
             lambda: {"type": "Flatten"},
             lambda: {"type": "AdaptiveAvgPool2d", "output_size": 1},
+            lambda: {"type": p.choice(["ReLU6", "Hardsigmoid", "Hardtanh", "PReLU", "Softplus"])},
+            lambda: {"type": "ZeroPad2d", "padding": p.choice([1, [1, 0, 0, 1]])},
+            lambda: {"type": "ConstantPad2d", "padding": 1, "value": p.choice([0.0, -1.0])},
+            lambda: {"type": "Parallel", "merge": "mul", "branches": [[], [
+                {"type": "AdaptiveAvgPool2d", "output_size": 1}, conv(c, 1), {"type": "Sigmoid"}]]},
+            lambda: {"type": "Linear", "out_features": p.int(1, 4)},
         ]
+        if c % 4 == 0:
+            opts.append(lambda: {"type": "PixelShuffle", "upscale_factor": 2})
         if h >= 2:
             opts.append(lambda: {"type": p.choice(["MaxPool2d", "AvgPool2d"]), "kernel_size": 2})
         if h <= 8:
@@ -223,6 +245,18 @@ def _options(shape: tuple, p: Picker) -> list:
             lambda: {"type": "SequencePool", "mode": p.choice(["mean", "max", "first", "last"])},
             lambda: {"type": "Residual", "body": [{"type": "Linear", "out_features": f}, {"type": "ReLU"}]},
             lambda: {"type": "Flatten"},
+            lambda: {"type": "Attention", "num_heads": 1, "causal": p.choice([True, False]),
+                     "rotary": f % 2 == 0 and p.choice([True, False]), "bias": p.choice([True, False])},
+            lambda: {"type": "MultiheadAttention", "num_heads": 1, "causal": True},
+            lambda: {"type": "TransformerEncoderLayer", "nhead": 1, "dim_feedforward": 4, "dropout": 0.0,
+                     "causal": p.choice([True, False]), "activation": p.choice(["relu", "gelu_tanh"])},
+            lambda: {"type": "ClassToken"},
+            lambda: {"type": "RMSNorm", "elementwise_affine": p.choice([True, False])},
+            lambda: {"type": "ZeroPad1d", "padding": [p.int(0, 2), 0]},
+            lambda: {"type": "ConstantPad1d", "padding": p.int(0, 2), "value": 0.5},
+            lambda: {"type": "Parallel", "merge": "mul", "branches": [[{"type": "Linear", "out_features": 4}, {"type": "SiLU"}],
+                                                                      [{"type": "Linear", "out_features": 4}]]},
+            lambda: {"type": "LogSoftmax"},
         ]
     return [
         lambda: {"type": "Linear", "out_features": p.int(1, 12), "bias": p.choice([True, False])},
@@ -238,6 +272,8 @@ def _options(shape: tuple, p: Picker) -> list:
                                                                    {"type": "ReLU"}]},
         lambda: {"type": "Sequential", "layers": [{"type": "Linear", "out_features": 4}, {"type": "Softmax", "dim": -1}]},
         lambda: {"type": "Unflatten", "dim": 1, "unflattened_size": [c, 1]},
+        lambda: {"type": "GLU"} if c % 2 == 0 else {"type": "PReLU"},
+        lambda: {"type": "Parallel", "merge": "mul", "branches": [[{"type": "Sigmoid"}], []]},
     ]
 
 
@@ -260,6 +296,10 @@ def random_design(p: Picker) -> dict:
         dtype = S
         layers.append({"type": "Embedding", "num_embeddings": p.int(2, 20), "embedding_dim": p.int(1, 6)})
     design = new_design(p.name() or "random", shape, dtype, layers=layers)
+    if kind == "tokens" and p.choice([False, True]):
+        emb = layers[0]
+        design["layers"].append({"type": "Linear", "out_features": emb["num_embeddings"], "bias": p.choice([True, False]),
+                                 "tie_weights": "layers[0]"})
     for _ in range(p.int(1, 6)):
         out = analyze(design).output_shape
         if out is None or len(out) > 3 or any(s > 64 for s in out):
@@ -285,6 +325,21 @@ def random_design(p: Picker) -> dict:
 @pytest.mark.parametrize("key", sorted(DESIGNS))
 def test_model_py_is_the_app_network(key):
     assert_same_network(DESIGNS[key])
+
+
+def _catalogue_cases():
+    from tests.test_catalogue import CASES
+
+    for type_name, rows in CASES.items():
+        for k, (shape, dtype, params) in enumerate(rows):
+            yield pytest.param(new_design(shape=shape, dtype=dtype, layers=[{"type": type_name, **params}]),
+                               id=f"{type_name}-{k}")
+
+
+@pytest.mark.parametrize("design", list(_catalogue_cases()))
+def test_every_catalogue_case_exports_exactly(design):
+    """Every type, with every setting its catalogue rows try, exports as the live module it builds."""
+    assert_same_network(design)
 
 
 def test_templates_exist_and_are_covered():

@@ -85,7 +85,7 @@ def repeats():
 
 def invalid():
     return design([
-        conv(8), lin(64, name="fc"), {"type": "ReLU"},
+        conv(8), {"type": "BatchNorm1d", "name": "fc"}, {"type": "ReLU"},
         {"type": "Residual", "body": [lin(64)]},
         lin(10),
     ], shape=(1, 28, 28), task={"kind": "classification", "num_classes": 10}, name="Broken")
@@ -303,7 +303,7 @@ def test_errors_highlighted_and_unreached_greyed():
     error = nodes["layers_1"]
     assert any(p.get("fill") == "#fca5a5" and p.get("stroke") == "#b91c1c" for p in error.iter(f"{SVG}path"))
     text = texts(error)
-    assert "Linear expects features" in text and "fix: insert Flatten" in text
+    assert "BatchNorm1d expects" in text and "fix: insert Flatten" in text
     tip = next(a for a in error.iter(f"{SVG}a")).get("{http://www.w3.org/1999/xlink}title")
     assert "layers[1]" in tip and "insert Flatten before layers[1]" in tip
     for grey in ("layers_2", "layers_4", "output"):
@@ -451,3 +451,12 @@ def test_binary_override_failure_and_timeout(monkeypatch, tmp_path):
         render("digraph { a }", timeout=0.5)
     with pytest.raises(ValueError, match="format"):
         render("digraph { a }", "gif")
+
+
+def test_parallel_mul_draws_a_multiply_node():
+    d = design([{"type": "Parallel", "merge": "mul", "branches": [[{"type": "Tanh"}], [{"type": "Sigmoid"}]]}],
+               shape=(4, 8))
+    dot = to_dot(d)
+    line = next(line for line in dot.splitlines() if line.strip().startswith("layers_0_mul ["))
+    assert "multiply" in line
+    svg_of(dot)

@@ -15,6 +15,11 @@ CASES = [
     ("cnn_shapes", "shapes", dict(epochs=3, batch_size=32, lr=3e-3), ("val_accuracy", 0.8)),
     ("transformer_classifier", "tokens", dict(epochs=2, batch_size=64, lr=1e-3), ("val_accuracy", 0.6)),
     ("lstm_classifier", "sequences", dict(epochs=6, batch_size=64, lr=3e-3), ("val_accuracy", 0.6)),
+    # today's architectures (measured: gpt 0.73, llama 0.86, vit 0.40, efficientnet 0.96)
+    ("gpt_decoder", "tokens", dict(epochs=2, batch_size=64, lr=1e-3), ("val_accuracy", 0.55)),
+    ("llama_decoder", "tokens", dict(epochs=2, batch_size=64, lr=2e-3), ("val_accuracy", 0.6)),
+    ("vit_small", "shapes-rgb", dict(epochs=3, batch_size=64, lr=1e-3), ("val_accuracy", 0.25)),
+    ("efficientnet_cifar", "shapes-rgb", dict(epochs=2, batch_size=64, lr=3e-3), ("val_accuracy", 0.6)),
 ]
 
 
@@ -37,3 +42,15 @@ def test_mlp_forecasts_signals_better_than_the_mean():
     result = Trainer(lambda: build_model(design), data, TrainConfig(device="cpu", epochs=4, batch_size=64, lr=2e-3)).run()
     assert result.status == "completed", result.message
     assert result.val_loss < 0.6 * baseline, (result.val_loss, baseline)
+
+
+def test_wavenet_forecasts_signals_better_than_the_mean():
+    """The gated causal stack (measured: val loss 0.27 against 0.58 for the mean)."""
+    torch.set_num_threads(1)
+    data = load_dataset("signals", seed=0)
+    baseline = ((data.y_val - data.y_train.mean(dim=0)) ** 2).mean().item()
+    design = load_template("wavenet_signals")
+    result = Trainer(lambda: build_model(design), data,
+                     TrainConfig(device="cpu", seed=0, epochs=3, batch_size=64, lr=3e-3)).run()
+    assert result.status == "completed", result.message
+    assert result.val_loss < 0.7 * baseline, (result.val_loss, baseline)

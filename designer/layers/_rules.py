@@ -48,8 +48,10 @@ def _fits(spatial, kernel, dilation, padding, what):
     return []
 
 
-def channels_divisible(param: str, what: str):
-    """A check that the incoming channels divide by `param` (GroupNorm groups, conv groups)."""
+def channels_divisible(param: str):
+    """A check that the incoming channels divide by `param` (GroupNorm groups, conv groups).
+
+    The analysis prefixes every check's message with the layer type, so the message does not name it."""
 
     def check(shape: tuple[int, ...], v: dict[str, Any]):
         channels, groups = shape[0], v[param]
@@ -58,9 +60,7 @@ def channels_divisible(param: str, what: str):
             shown = ", ".join(str(g) for g in options[:12])
             out = v.get("out_channels")  # a convolution's groups divide its output channels too
             nearest = max(g for g in options if g <= groups and (not out or out % g == 0))
-            # The analysis names the layer type; `what` adds only what it does not say.
-            prefix = "" if what in ("GroupNorm",) else f"{what}: "
-            return [(f"{prefix}{channels} channels do not divide into {param}={groups}",
+            return [(f"{channels} channels do not divide into {param}={groups}",
                      f"set {param} to {nearest} (or one of {shown})", {"op": "set", "key": param, "value": nearest})]
         return []
 

@@ -86,7 +86,7 @@ for _n, _expects in ((1, "(C, L)"), (2, "(C, H, W)")):
                 infer=lambda shape: {"in_channels": shape[0]},
                 positional=("out_channels",),
                 check=all_checks(
-                    channels_divisible("groups", f"{_type} groups"),
+                    channels_divisible("groups"),
                     _out_groups,
                     _transposed_check(_n) if _transposed else sliding_window_check(_n),
                 ),

@@ -11,8 +11,11 @@ register(LayerSpec(
     params=(
         P("out_features", "int", 64, "Number of outputs.", min=1, max=MAX_SIZE, required=True, key=True),
         P("bias", "bool", True, "Add a learnable bias."),
+        P("tie_weights", "str", None, "Path of an earlier Embedding whose weight this layer uses (weight tying, "
+          'as in GPT-2), e.g. "layers[0]"; empty: its own weight.', nullable=True),
     ),
-    ranks=(1, 2), expects="features (F) or a sequence (L, F)",
+    ranks=(), expects="features (..., F): it maps the last dimension",
     infer=lambda shape: {"in_features": shape[-1]},
     positional=("out_features",),
+    variant_params=("tie_weights",), tie="tie_weights",
 ))

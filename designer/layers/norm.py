@@ -1,4 +1,4 @@
-"""Normalisation: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm2d."""
+"""Normalisation: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm2d, RMSNorm."""
 
 from __future__ import annotations
 
@@ -55,5 +55,16 @@ register(LayerSpec(
     ranks=(), expects="(C, ...)",
     infer=lambda shape: {"num_channels": shape[0]},
     positional=("num_groups",),
-    check=channels_divisible("num_groups", "GroupNorm"),
+    check=channels_divisible("num_groups"),
+))
+register(LayerSpec(
+    type="RMSNorm", family="normalisation",
+    help="Scales the last dimension of each sample by its root mean square (Llama).",
+    params=(
+        P("eps", "float", None, "Added to the mean square; None: the dtype's machine epsilon.", min=0.0, max=1.0,
+          nullable=True),
+        P("elementwise_affine", "bool", True, "Learn a scale."),
+    ),
+    ranks=(), expects="(..., D)",
+    infer=lambda shape: {"normalized_shape": shape[-1]},
 ))

@@ -1,4 +1,4 @@
-"""Recurrent layers: RNN, LSTM, GRU over (L, F) sequences, yielding the sequence or its last step."""
+"""Recurrent layers: RNN, LSTM, GRU over (L, F) sequences, yielding the sequence or its final state."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ def _params(extra: tuple = ()) -> tuple:
         P("bias", "bool", True, "Use bias weights."),
         P("dropout", "float", 0.0, "Dropout between stacked layers (needs num_layers > 1).", min=0.0, max=1.0),
         P("bidirectional", "bool", False, "Also read the sequence backwards (doubles the output size).", key=True),
-        P("return_sequences", "bool", True, "Yield every step (N, L, H) or only the last one (N, H).", key=True),
+        P("return_sequences", "bool", True, "Yield every step (N, L, H) or the final state (N, H); bidirectional: "
+          "forward at the last step, backward at the first.", key=True),
     )
 
 
@@ -36,6 +37,24 @@ def _dropout_check(shape, v):
     return []
 
 
+_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def _formula(gates: int):
+    """Output shape and the FLOPs torch's flop counter finds (2·in·out per matrix product, every step)."""
+
+    def formula(shape, v):
+        length, features = shape
+        hidden, directions = v["hidden_size"], 2 if v["bidirectional"] else 1
+        flops, width = 0, features
+        for _ in range(v["num_layers"]):
+            flops += directions * length * 2 * gates * hidden * (width + hidden)
+            width = hidden * directions
+        return ((length, width) if v["return_sequences"] else (width,)), flops
+
+    return formula
+
+
 for _type, _help, _extra in (
     ("RNN", "Elman recurrent layer.", (P("nonlinearity", "choice", "tanh", "Activation.", choices=("tanh", "relu")),)),
     ("LSTM", "Long short-term memory layer.", ()),
@@ -51,4 +70,5 @@ for _type, _help, _extra in (
         positional=("hidden_size",),
         check=_dropout_check,
         label_fn=_label,
+        formula=_formula(_GATES[_type]),
     ))

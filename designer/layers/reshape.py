@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from designer.params import P, size_text
+from designer.params import MAX_SIZE, P, size_text
 from designer.registry import LayerSpec, register
 
 
@@ -59,9 +59,23 @@ def _permute_check(shape, v):
     return []
 
 
+_MODE_RANKS = {"linear": 2, "bilinear": 3, "bicubic": 3}
+
+
 def _upsample_check(shape, v):
     if (v["size"] is None) == (v["scale_factor"] is None):
         return [("give exactly one of size and scale_factor", "set scale_factor to 2, say, and size to null", None)]
+    spatial = len(shape) - 1
+    want = _MODE_RANKS.get(v["mode"])
+    if want is not None and want != len(shape):
+        other = {2: "linear", 3: "bilinear"}[len(shape)]
+        kind = "a sequence (C, L)" if len(shape) == 2 else "an image (C, H, W)"
+        return [(f"mode {v['mode']} needs {'(C, L)' if want == 2 else '(C, H, W)'} but receives {kind} "
+                 f"{size_text(list(shape))}", f"set mode to {other} or nearest", None)]
+    size = v["size"]
+    if isinstance(size, list) and len(size) != spatial:
+        return [(f"size {size} has {len(size)} entries but {size_text(list(shape))} has {spatial} spatial "
+                 f"dimension{'s' if spatial > 1 else ''}", f"give {spatial} entr{'ies' if spatial > 1 else 'y'}, or one number", None)]
     return []
 
 
@@ -89,7 +103,8 @@ register(LayerSpec(
 register(LayerSpec(type="Identity", family="reshape", help="Passes its input through.", input_dtype="any"))
 register(LayerSpec(
     type="Upsample", family="reshape", help="Up-samples (C, L) or (C, H, W) by a factor or to a size.",
-    params=(P("size", "size", None, "Output size.", nullable=True, length=2, min=1, max=65536, key=True),
+    params=(P("size", "size", None, "Output size: a number, [L] or [H, W].", nullable=True, length=2, lengths=(1,),
+              min=1, max=65536, key=True),
             P("scale_factor", "float", None, "Multiplier of the size.", nullable=True, min=0.01, max=1024, key=True),
             P("mode", "choice", "nearest", "Interpolation.", choices=("nearest", "linear", "bilinear", "bicubic"), key=True),
             P("align_corners", "bool", None, "Align corner pixels (linear modes only).", nullable=True)),
@@ -120,4 +135,33 @@ register(LayerSpec(
             P("dropout", "float", 0.0, "Dropout after adding.", min=0.0, max=1.0)),
     ranks=(2,), expects="a sequence (L, E)", infer=lambda shape: {"embed_dim": shape[-1]},
     check=_pe_check, label_fn=lambda v: v["kind"],
+))
+
+
+def _pixel_shuffle_check(shape, v):
+    r2 = v["upscale_factor"] ** 2
+    if shape[0] % r2:
+        return [(f"{shape[0]} channels do not divide by upscale_factor² = {r2}",
+                 f"give the layer before it a multiple of {r2} channels", None)]
+    return []
+
+
+for _n, _rank, _expects in ((1, 2, "(C, L)"), (2, 3, "(C, H, W)")):
+    _sides = "[left, right]" if _n == 1 else "[left, right, top, bottom]"
+    _pad = P("padding", "size", 1, f"Padding on every side, or {_sides}; negative crops.", length=2 * _n,
+             min=-MAX_SIZE, max=MAX_SIZE, required=True, key=True)
+    register(LayerSpec(
+        type=f"ZeroPad{_n}d", family="reshape", help=f"Pads {_expects} with zeros; [k-1, 0] before a Conv1d makes it causal."
+        if _n == 1 else f"Pads {_expects} with zeros.",
+        params=(_pad,), ranks=(_rank,), expects=_expects, positional=("padding",),
+    ))
+    register(LayerSpec(
+        type=f"ConstantPad{_n}d", family="reshape", help=f"Pads {_expects} with a constant value.",
+        params=(_pad, P("value", "float", 0.0, "The value padded in.", min=-1e9, max=1e9, required=True, key=True)),
+        ranks=(_rank,), expects=_expects, positional=("padding", "value"),
+    ))
+register(LayerSpec(
+    type="PixelShuffle", family="reshape", help="(C·r², H, W) to (C, H·r, W·r): sub-pixel up-sampling.",
+    params=(P("upscale_factor", "int", 2, "The factor r.", min=1, max=64, required=True, key=True),),
+    ranks=(3,), expects="(C, H, W)", positional=("upscale_factor",), check=_pixel_shuffle_check,
 ))

@@ -9,6 +9,7 @@ Usage:
     y = model(x)
 """
 
+import torch
 from torch import nn
 
 
@@ -35,7 +36,10 @@ class Reshape(nn.Module):
 
 
 class RecurrentOutput(nn.Module):
-    """Runs an RNN, LSTM or GRU (batch_first) and keeps its output sequence or its last step."""
+    """Runs an RNN, LSTM or GRU (batch_first) and keeps its output sequence or its final state.
+
+    The final state of a bidirectional layer is the forward direction at the last step and the
+    backward direction at the first step (h_n of the last layer), concatenated."""
 
     def __init__(self, rnn, return_sequences=True):
         super().__init__()
@@ -44,7 +48,12 @@ class RecurrentOutput(nn.Module):
 
     def forward(self, x):
         out, _ = self.rnn(x)  # (N, L, H * directions)
-        return out if self.return_sequences else out[:, -1]
+        if self.return_sequences:
+            return out
+        if not self.rnn.bidirectional:
+            return out[:, -1]
+        h = self.rnn.hidden_size
+        return torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=-1)  # (N, 2H)
 
 
 class Model(nn.Module):
