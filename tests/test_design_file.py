@@ -238,7 +238,8 @@ def test_unknown_type_suggests_the_right_one():
     by_path = {e.path: e for e in errors}
     assert "Conv2D" in by_path["layers[0]"].message and by_path["layers[0]"].fix == "did you mean 'Conv2d'?"
     assert by_path["layers[1]"].fix == "did you mean 'Linear'?"
-    assert "Zorp" in by_path["layers[2]"].message and "layers" in by_path["layers[2]"].fix
+    assert "Zorp" in by_path["layers[2]"].message and "palette" in by_path["layers[2]"].fix
+    assert "python -m" not in by_path["layers[2]"].fix  # the app never sends a user to the command line
 
 
 def test_unknown_keys_suggest_the_right_one():
@@ -284,7 +285,7 @@ def test_unknown_keys_suggest_the_right_one():
     ('[{"type": "Parallel", "branches": [[], "x"]}]', "layers[0].branches"),
     ('[{"type": "Parallel", "branches": {}}]', "layers[0].branches"),
     ('[{"type": "Parallel", "branches": []}]', "layers[0].branches"),
-    ('[{"type": "Parallel", "branches": [[]], "merge": "mul"}]', "layers[0].merge"),
+    ('[{"type": "Parallel", "branches": [[]], "merge": "max"}]', "layers[0].merge"),
     ('[{"type": "Repeat", "times": 2.0, "body": []}]', "layers[0].times"),
     ('[{"type": "Repeat", "body": []}]', "layers[0].times"),
     ('[{"type": "Sequential", "layers": null}]', "layers[0].layers"),

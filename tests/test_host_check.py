@@ -4,6 +4,7 @@ WebSocket handshakes whose Host is not this machine or a configured name (issue 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 import sys
 from pathlib import Path
@@ -19,6 +20,13 @@ from components.serve import HostCheck, allowed_hosts, host_name  # noqa: E402
 
 WS_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
+
+
+def _run(coro):
+    """asyncio.run in a thread of its own: a sync Playwright test earlier on this worker may have
+    left an event loop running in the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 def _status(url: str, host: str, path: str, websocket: bool = False) -> int:
     """The HTTP status a raw request with this Host header gets (a WebSocket upgrade when asked)."""
@@ -79,12 +87,12 @@ def test_a_request_without_a_host_or_with_two_is_refused():
     check = HostCheck(app, allowed_hosts(""))
     for headers in ([], [(b"host", b"localhost"), (b"host", b"evil.example.com")]):
         sent.clear()
-        asyncio.run(check({"type": "http", "headers": headers}, None, send))
+        _run(check({"type": "http", "headers": headers}, None, send))
         assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 403
     sent.clear()
-    asyncio.run(check({"type": "http", "headers": [(b"host", b"localhost:1")]}, None, send))
+    _run(check({"type": "http", "headers": [(b"host", b"localhost:1")]}, None, send))
     assert sent == [{"type": "app"}]
     open_all = HostCheck(app, allowed_hosts("*"))
     sent.clear()
-    asyncio.run(open_all({"type": "websocket", "headers": [(b"host", b"anything.example")]}, None, send))
+    _run(open_all({"type": "websocket", "headers": [(b"host", b"anything.example")]}, None, send))
     assert sent == [{"type": "app"}]

@@ -259,9 +259,11 @@ def test_invalid_design_header_counts_errors(open_design):
     stats = page.get_by_test_id("nw-model-stats")
     expect(stats).to_contain_text(re.compile(r"\d+ errors?"))
     assert "params" not in stats.inner_text()
-    # The error's card has its Fix button; one click makes the design valid again.
-    bad = page.locator('[data-testid="nw-card"][data-status="error"]').first
-    bad.get_by_test_id("nw-fix").click()
+    # The task's error names the cause: the Linear on an image, whose card carries the warning
+    # and its Fix button; one click makes the design valid again.
+    warned = page.locator('[data-testid="nw-card"]:has(.nw-warning)').first
+    expect(warned).to_contain_text("Flatten")
+    warned.locator(".nw-warning").get_by_test_id("nw-fix").click()
     settle(page)
     expect(stats).to_contain_text("params")
     assert page.locator('[data-testid="nw-card"][data-status="error"]').count() == 0
