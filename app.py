@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.designs import restore_or_start, render_sidebar
+from components.designs import render_sidebar, restore_or_start
 from components.layout import navigation, render_page_style
 
 st.set_page_config(page_title="Netwright", page_icon="🧩", layout="wide", initial_sidebar_state=230)

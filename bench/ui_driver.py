@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,9 +53,14 @@ TIMED_GESTURE = """async (gesture) => {
 
 
 def chromium_path() -> str | None:
+    """The Chromium to drive: $CHROMIUM_PATH, /usr/bin/chromium, or one on PATH."""
     for candidate in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium"):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
     return None
 
 

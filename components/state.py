@@ -13,13 +13,12 @@ from collections.abc import MutableMapping
 from functools import lru_cache
 from typing import Any
 
+from components.text import md_text
 from designer.analysis import Analysis, analyze
 from designer.design import dump_design, new_design, parse_design, validate
 from designer.edits import EditError, apply_action
 from designer.errors import DesignFileError
 from designer.history import History
-
-from components.text import md_text
 
 # The keys, in one place.
 DESIGN = "design"

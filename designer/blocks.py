@@ -60,11 +60,11 @@ def projection_shortcut(in_shape: tuple, out_shape: tuple) -> list[dict] | None:
             conv["stride"] = stride
         return [conv, {"type": "BatchNorm2d"}]
     if len(in_shape) == 2 and len(out_shape) == 2 and in_shape[1] != out_shape[1] and in_shape[0] != out_shape[0]:
-        (_, l), (c2, l2) = in_shape, out_shape
+        (_, length), (c2, l2) = in_shape, out_shape
         conv = {"type": "Conv1d", "out_channels": c2, "kernel_size": 1, "bias": False}
-        if l % l2 == 0:
-            if l // l2 != 1:
-                conv["stride"] = l // l2
+        if length % l2 == 0:
+            if length // l2 != 1:
+                conv["stride"] = length // l2
             return [conv, {"type": "BatchNorm1d"}]
         return [conv, {"type": "BatchNorm1d"}, {"type": "AdaptiveAvgPool1d", "output_size": l2}]
     if len(in_shape) == 2 and len(out_shape) == 2 and in_shape[0] == out_shape[0]:

@@ -9,7 +9,6 @@ import contextlib
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components import state as S
 from components.designs import autosave
 from components.editor_panel import render_editor, render_errors, render_layer_buttons
 from components.inspector import render_input_settings, render_inspector

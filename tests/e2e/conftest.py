@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,16 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 from bench.streamlit_server import free_port, serve_streamlit  # noqa: E402,F401  (fixtures and tests use them)
+from bench.ui_driver import CHROMIUM_ARGS, chromium_path  # noqa: E402  (one place for both)
 
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _in_ci() -> bool:
@@ -40,18 +32,6 @@ def _missing(reason: str) -> None:
     if _in_ci():
         pytest.fail(f"{reason} (CI=true: browser tests may not be skipped)", pytrace=False)
     pytest.skip(reason)
-
-
-def chromium_path() -> str | None:
-    """The Chromium to drive: $CHROMIUM_PATH, /usr/bin/chromium, or one on PATH."""
-    for candidate in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 @pytest.fixture(scope="module")
