@@ -240,6 +240,8 @@ class _Walk:
         if spec.family not in _ELEMENTWISE:
             self.previous = spec  # "right after a convolution" looks through activations, norms and dropout
         issue = _input_issue(spec, path, shape, dtype)
+        if issue is not None and issue.action is not None:
+            issue = self.flatten_in_the_way(spec, path, issue)
         if issue is None and spec.check is not None:
             problems = spec.check(shape, values)
             if problems:
@@ -279,6 +281,31 @@ class _Walk:
         inst = Instance(path, node, spec, values, shape, out, out_dtype, params, flops, tied=tied)
         self.leaves[path] = inst
         return inst, out, out_dtype
+
+    def flatten_in_the_way(self, spec: LayerSpec, path: str, issue: Issue) -> Issue:
+        """A sequence layer fed by a Flatten of an image or a (C, L) signal: the fix replaces that Flatten
+        (which threw the steps away) instead of inserting more layers after it."""
+        if not (spec.family in ("recurrent", "attention") or spec.type in ("SequencePool", "PositionalEncoding")):
+            return issue
+        parts = parse_path(path)
+        if not parts or not isinstance(parts[-1], int) or parts[-1] == 0:
+            return issue
+        before = format_path([*parts[:-1], parts[-1] - 1])
+        flat = self.leaves.get(before)
+        if flat is None or flat.spec.type != "Flatten" or len(flat.out_shape) != 1:
+            return issue
+        if len(flat.in_shape) == 3:
+            c, h, w = flat.in_shape
+            nodes = [{"type": "Flatten", "start_dim": 2}, {"type": "Permute", "dims": [0, 2, 1]}]
+            how, steps = "Flatten(start_dim=2) and Permute(dims=[0, 2, 1])", f"a sequence of {h * w} steps of {c} features"
+        elif len(flat.in_shape) == 2:
+            c, n = flat.in_shape
+            nodes = [{"type": "Permute", "dims": [0, 2, 1]}]
+            how, steps = "Permute(dims=[0, 2, 1])", f"{n} steps of {c} features"
+        else:
+            return issue
+        return Issue(path, issue.message, f"replace the Flatten at {before} with {how}: {steps}",
+                     action={"op": "replace", "path": before, "nodes": nodes})
 
     def warn(self, issue: Issue) -> None:
         if issue not in self.warnings:

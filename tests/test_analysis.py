@@ -94,6 +94,22 @@ def test_sequence_layer_on_an_image_proposes_permute(layer):
     assert a.output_shape[0] == 64
 
 
+@pytest.mark.parametrize("input_shape, before, steps, fixed_types", [
+    ([3, 8, 8], {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}, "64 steps of 4 features",
+     ["Conv2d", "Flatten", "Permute", "LSTM"]),
+    ([3, 20], {"type": "Conv1d", "out_channels": 4, "kernel_size": 3}, "18 steps of 4 features",
+     ["Conv1d", "Permute", "LSTM"]),
+])
+def test_a_flatten_in_the_way_of_a_sequence_layer_is_replaced_not_left(input_shape, before, steps, fixed_types):
+    d = design(input_shape, [before, {"type": "Flatten"}, {"type": "LSTM", "hidden_size": 5}])
+    _, err = only_error(d, "layers[2]")
+    assert err.fix.startswith("replace the Flatten at layers[1]") and steps in err.fix
+    fixed = apply_fix(d, "layers[2]")
+    assert [n["type"] for n in fixed["layers"]] == fixed_types
+    assert fixed["layers"][1] != {"type": "Flatten"}  # the Flatten that threw the steps away is gone
+    assert forward_matches(fixed).output_shape == (int(steps.split()[0]), 5)
+
+
 def test_recurrent_on_features_proposes_unflatten():
     d = design([16], [{"type": "LSTM", "hidden_size": 4}])
     _, err = only_error(d, "layers[0]")

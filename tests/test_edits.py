@@ -297,6 +297,8 @@ def test_input_task_and_name():
     ({"op": "insert", "slot": "layers", "index": 0, "type": "Tanh"}, lambda o: o["layers"][0]["type"] == "Tanh"),
     ({"op": "insert", "slot": "layers", "index": "1", "node": relu("n")}, lambda o: names(o["layers"])[1] == "n"),
     ({"op": "insert_before", "path": "layers[1]", "nodes": [relu("n")]}, lambda o: names(o["layers"])[1] == "n"),
+    ({"op": "replace", "path": "layers[1]", "nodes": [relu("x"), relu("y")]},
+     lambda o: names(o["layers"]) == ["a", "x", "y", "res", "par", "c"]),
     ({"op": "move", "path": "layers[0]", "slot": "layers", "index": 2}, lambda o: names(o["layers"])[:2] == ["b", "a"]),
     ({"op": "remove", "path": "layers[4]"}, lambda o: names(o["layers"]) == ["a", "b", "res", "par"]),
     ({"op": "duplicate", "path": "layers[0]"}, lambda o: names(o["layers"])[:2] == ["a", "a"]),
@@ -324,6 +326,7 @@ def test_apply_action_fix():
     {"op": "remove"}, {"op": "remove", "path": 5}, {"op": "move", "path": "layers[0]"},
     {"op": "wrap", "paths": 5, "block": "Residual"}, {"op": "set", "path": "layers[0]"},
     {"op": "insert", "slot": "layers", "index": 0, "node": 7}, {"op": "insert_before", "path": "layers[0]", "nodes": 5},
+    {"op": "replace", "path": "layers[9]", "nodes": [{"type": "ReLU"}]}, {"op": "replace", "path": "layers[0]", "nodes": []},
     {"op": "set_input", "shape": "big"}, {"op": "fix", "path": "layers[0]", "index": "first"},
 ])
 def test_apply_action_refuses_bad_actions(design, action):

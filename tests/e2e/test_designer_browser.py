@@ -311,6 +311,9 @@ def test_five_thousand_layers_stay_usable(open_design):
        "shortcut": [{"type": "Conv2d", "out_channels": 4, "kernel_size": 1}]}], [3, 8, 8], "layers[0]"),
     # GroupNorm groups that do not divide the channels
     ([{"type": "GroupNorm", "num_groups": 4}], [6, 8, 8], "layers[0]"),
+    # a Flatten in the way of an LSTM is replaced, not left behind
+    ([{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}, {"type": "Flatten"},
+      {"type": "LSTM", "hidden_size": 5}], [3, 8, 8], "layers[2]"),
 ])
 def test_each_fixable_error_has_its_button(open_design, layers, input_shape, bad):
     page = open_design(new_design("Fixable", input_shape, task={"kind": "regression"}, layers=layers))
