@@ -174,10 +174,23 @@ def _read_asset(name: str) -> str:
     return (ASSET_DIR / name).read_text(encoding="utf-8")
 
 
+def block_declarations() -> str:
+    """The blocks as designer.blocks declares them (help, lanes, layout, merge modes), as the JS
+    constants BLOCKS and MERGES: the browser's lanes and drawing read them, so they cannot drift."""
+    from designer.blocks import BLOCK_RULES, MERGES
+    from designer.registry import get_spec
+
+    blocks = {name: {"help": get_spec(name).help, **rule.drawing.to_json()} for name, rule in BLOCK_RULES.items()}
+    return (f"const BLOCKS = {json.dumps(blocks, ensure_ascii=False)};\n"
+            f"const MERGES = {json.dumps(MERGES, ensure_ascii=False)};\n")
+
+
 def editor_js() -> str:
-    """The browser module: the files of assets/editor joined in order, one scope (main.js holds
-    the default export; the others export the pure functions the tests call under node)."""
-    return "\n".join(f"// ---- {name}\n{_read_asset(name)}" for name in JS_FILES)
+    """The browser module: the block declarations, then the files of assets/editor joined in order,
+    one scope (main.js holds the default export; the others export the pure functions the tests call
+    under node)."""
+    parts = [f"// ---- designer.blocks\n{block_declarations()}"]
+    return "\n".join(parts + [f"// ---- {name}\n{_read_asset(name)}" for name in JS_FILES])
 
 
 @functools.cache

@@ -143,6 +143,60 @@ def _broadcast(path: str, shapes: list[tuple], listing: str) -> tuple[tuple | No
 # --- block rules -------------------------------------------------------------------------------------------
 
 
+# How each merge mode reads where blocks are drawn: the glyph in the browser's merge circle, the label
+# of the DOT merge node ("{dim}" is the node's dim) and the tooltip.
+MERGES: dict[str, dict[str, str]] = {
+    "add": {"symbol": "+", "text": "add", "tip": "add elementwise"},
+    "mul": {"symbol": "×", "text": "multiply (broadcast)", "tip": "multiply elementwise, with broadcasting"},
+    "concat": {"symbol": "⧺", "text": "concat · dim {dim}", "tip": "concatenate along dim {dim}"},
+}
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One child slot of a block as the editor and the drawings show it."""
+
+    label: str = ""  # above the lane in the editor ("{n}": the branch number, from 1)
+    empty: str = "Drop layers here"  # what an empty lane says
+    identity: bool = False  # empty, it passes its input on unchanged (a skip edge)
+    frame: bool = False  # the DOT drawing frames it (dashed, with its label) when it has layers
+    many: bool = False  # the slot holds a list of lanes (Parallel's branches)
+
+
+@dataclass(frozen=True)
+class BlockDrawing:
+    """How a block is drawn (DOT in designer.graph, SVG in the browser) and laid out in the editor.
+
+    layout "frame": its lanes run one after another inside a frame; "fork": side by side into a merge
+    node. merge: a fork's fixed mode, or None for the node's own "merge" parameter. count: the parameter
+    shown as "× N" (the block stands for that many copies of its lane)."""
+
+    layout: str
+    lanes: dict[str, Lane]
+    merge: str | None = None
+    count: str | None = None
+
+    def merge_of(self, node: dict) -> str:
+        mode = self.merge or node.get("merge")
+        return mode if mode in MERGES else "concat"
+
+    def lane_entries(self, node: dict) -> list[tuple[str, Lane, list]]:
+        """(slot suffix, lane, its nodes) in order; a lane that is not a list reads as empty."""
+        out = []
+        for key, lane in self.lanes.items():
+            value = node.get(key)
+            if lane.many:
+                out += [(f"{key}[{i}]", lane, b) for i, b in enumerate(value) if isinstance(b, list)] \
+                    if isinstance(value, list) else []
+            else:
+                out.append((key, lane, value if isinstance(value, list) else []))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layout": self.layout, "merge": self.merge, "count": self.count,
+                "lanes": {k: vars(lane) for k, lane in self.lanes.items()}}
+
+
 @dataclass(frozen=True)
 class BlockRule:
     """How one block type goes through the house (instances are designer.analysis.Instance).
@@ -153,6 +207,7 @@ class BlockRule:
     code(inst, writer) -> the constructor expression (designer.codegen._Walk: sequence, repeat, call, used)
     slots(inst) -> [(steps from the block's module to an nn.Sequential, the instances in it)]
     wrap(nodes) -> the block node holding the chosen nodes (the editor's "wrap in")
+    drawing -> how the drawings and the editor's lanes show it (BlockDrawing)
     """
 
     walk: Callable[..., tuple[Any, Any]]
@@ -160,6 +215,7 @@ class BlockRule:
     code: Callable[[Any, Any], Any]
     slots: Callable[[Any], list[tuple[tuple, list]]]
     wrap: Callable[[list], dict]
+    drawing: BlockDrawing
 
 
 def _walk_sequential(w, node, inst, values, path, shape, dtype, depth, row):
@@ -243,6 +299,7 @@ BLOCK_RULES: dict[str, BlockRule] = {
         code=lambda inst, writer: writer.sequence(inst.slots["layers"]),
         slots=lambda inst: [((), inst.slots["layers"])],
         wrap=lambda nodes: {"type": "Sequential", "layers": nodes},
+        drawing=BlockDrawing("frame", {"layers": Lane()}),
     ),
     "Residual": BlockRule(
         walk=_walk_residual,
@@ -251,6 +308,8 @@ BLOCK_RULES: dict[str, BlockRule] = {
         slots=lambda inst: [(("body",), inst.slots["body"])]
         + ([(("shortcut",), inst.slots["shortcut"])] if inst.slots["shortcut"] else []),
         wrap=lambda nodes: {"type": "Residual", "body": nodes, "shortcut": []},
+        drawing=BlockDrawing("fork", {"body": Lane("body"),
+                                      "shortcut": Lane("shortcut", "identity", identity=True, frame=True)}, merge="add"),
     ),
     "Parallel": BlockRule(
         walk=_walk_parallel,
@@ -258,6 +317,7 @@ BLOCK_RULES: dict[str, BlockRule] = {
         code=_code_parallel,
         slots=lambda inst: [(("branches", b), branch) for b, branch in enumerate(inst.slots.values())],
         wrap=lambda nodes: {"type": "Parallel", "merge": "concat", "dim": 1, "branches": [nodes, []]},
+        drawing=BlockDrawing("fork", {"branches": Lane("branch {n}", "identity (skip)", identity=True, many=True)}),
     ),
     "Repeat": BlockRule(
         walk=_walk_repeat,
@@ -265,6 +325,7 @@ BLOCK_RULES: dict[str, BlockRule] = {
         code=lambda inst, writer: writer.repeat(inst.copies),
         slots=lambda inst: [((k,), copy) for k, copy in enumerate(inst.copies)],
         wrap=lambda nodes: {"type": "Repeat", "times": 2, "body": nodes},
+        drawing=BlockDrawing("frame", {"body": Lane("body")}, count="times"),
     ),
 }
 

@@ -215,12 +215,18 @@ def unset_param(design: dict, path: str, key: str) -> dict:
 
 
 def add_branch(design: dict, path: str) -> dict:
-    """Add an empty branch (a skip connection until filled) to a Parallel block."""
+    """Add an empty branch (a skip connection until filled) to a block with a list of lanes (Parallel)."""
+    from designer.blocks import BLOCK_RULES
+
     out = _copy(design)
     node = _node_at(out, path)
-    if node.get("type") != "Parallel":
+    rule = BLOCK_RULES.get(node.get("type"))
+    many = [key for key, lane in rule.drawing.lanes.items() if lane.many] if rule else []
+    if not many:
         raise EditError(f"{path} is not a Parallel block")
-    node.setdefault("branches", []).append([])
+    if not isinstance(node.get(many[0]), list):
+        node[many[0]] = []
+    node[many[0]].append([])
     return out
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from designer.analysis import Analysis, Instance, NodeInfo, analyze
+from designer.blocks import MERGES, block_rule
 from designer.design import MAX_DEPTH, child_slots
 from designer.families import FAMILIES
 from designer.params import human_count, size_text
@@ -360,44 +361,37 @@ class _Drawing:
         base = _node_id(path, tag)
         params = self.params(row, chain) if status == "ok" else 0
         tooltip = self.tooltip(row)
-        if kind == "Repeat":
+        drawing = block_rule(kind).drawing
+        if drawing.count:
             return self.draw_repeat(node, row, path, flow, chain, tag, status)
-        # Sequential's and Repeat's errors go in the title; Residual's and Parallel's on the merge node.
-        in_title = kind == "Sequential"
+        # A frame's errors go in its title; a fork's on its merge node.
+        in_title = drawing.layout == "frame"
         title = self.block_title(kind, row, status, params=params) + (self.error_lines(row) if in_title else "")
         self.begin_cluster(base, title, status, tooltip)
-        if kind == "Sequential":
-            out = self.draw_list(node.get("layers"), f"{path}.layers", flow, chain, tag)
+        if drawing.layout == "frame":
+            out = flow
+            for suffix, _, nodes in drawing.lane_entries(node):
+                out = self.draw_list(nodes, f"{path}.{suffix}", out, chain, tag)
             if out is flow:
                 out = self.placeholder(base, flow)
             self.end_cluster()
             return [_Tail(t.node, self.shape(row, chain) if status == "ok" else t.shape, status == "ok" and t.ok) for t in out]
         ends: list[_Tail] = []
-        if kind == "Residual":
-            ends += self.draw_list(node.get("body"), f"{path}.body", flow, chain, tag)
-            shortcut = node.get("shortcut")
-            if isinstance(shortcut, list) and shortcut:
-                self.begin_cluster(f"{base}_shortcut", f'<FONT POINT-SIZE="8" COLOR="{self.theme.muted}">shortcut</FONT>',
-                                   "ok", f"{path}.shortcut", style="rounded,dashed")
-                ends += self.draw_list(shortcut, f"{path}.shortcut", flow, chain, tag)
-                self.end_cluster()
-            else:
+        for suffix, lane, nodes in drawing.lane_entries(node):
+            if lane.identity and not nodes:
                 ends += [_Tail(t.node, t.shape, t.ok, skip=True) for t in flow]
-            merge_id, symbol, merge_text = f"{base}_add", "+", "add"
-        else:  # Parallel
-            merge = node.get("merge", "concat")
-            for suffix, branch in child_slots(node):
-                out = self.draw_list(branch, f"{path}.{suffix}", flow, chain, tag)
-                ends += [_Tail(t.node, t.shape, t.ok, skip=True) for t in out] if out is flow else out
-            if not ends:
-                ends = list(flow)
-            if merge == "add":
-                merge_id, symbol, merge_text = f"{base}_add", "+", "add"
-            elif merge == "mul":
-                merge_id, symbol, merge_text = f"{base}_mul", "×", "multiply (broadcast)"
-            else:
-                dim = node.get("dim", 1)
-                merge_id, symbol, merge_text = f"{base}_concat", "concat", f"concat · dim {_html(dim)}"
+                continue
+            if lane.frame:
+                self.begin_cluster(f"{base}_{suffix}", f'<FONT POINT-SIZE="8" COLOR="{self.theme.muted}">{_html(lane.label)}</FONT>',
+                                   "ok", f"{path}.{suffix}", style="rounded,dashed")
+            ends += self.draw_list(nodes, f"{path}.{suffix}", flow, chain, tag)
+            if lane.frame:
+                self.end_cluster()
+        if not ends:
+            ends = list(flow)
+        mode = drawing.merge_of(node)
+        merge_id, symbol = f"{base}_{mode}", MERGES[mode]["symbol"]
+        merge_text = MERGES[mode]["text"].format(dim=_html(node.get("dim", 1)))
         self.merge_node(merge_id, symbol, merge_text, row, status)
         self.connect(ends, merge_id)
         self.end_cluster()
@@ -413,7 +407,7 @@ class _Drawing:
             return
         colour = t.grey_text if status == "unreached" else t.text
         border = t.grey_border if status == "unreached" else t.io_border
-        if symbol == "+":
+        if symbol == MERGES["add"]["symbol"]:
             self.node(node_id, f'<FONT COLOR="{colour}">+</FONT>', shape="circle", width="0.3", height="0.3",
                       fixedsize="true", style="filled", fillcolor=_quoted(t.io_fill), color=_quoted(border), tooltip=tooltip)
         else:

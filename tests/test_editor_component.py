@@ -191,3 +191,15 @@ def test_js_module_parses_and_formats(tmp_path):
     )
     out = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=30, check=True)
     assert json.loads(out.stdout) == ["999", "1.2k", "3.4M", "1M", "64×16×16", "—", "function"]
+
+
+def test_the_browser_reads_the_blocks_as_designer_blocks_declares_them():
+    from components.editor import block_declarations, editor_js
+    from designer.blocks import BLOCK_RULES
+
+    js = editor_js()
+    assert js.startswith("// ---- designer.blocks\n" + block_declarations())
+    for name, rule in BLOCK_RULES.items():
+        assert json.dumps(rule.drawing.to_json()["lanes"], ensure_ascii=False) in block_declarations(), name
+    # no hand-written block list is left in the browser's files
+    assert js.count("const BLOCKS") == 1 and '"Residual" ||' not in js and 'type === "Repeat"' not in js

@@ -460,3 +460,30 @@ def test_parallel_mul_draws_a_multiply_node():
     line = next(line for line in dot.splitlines() if line.strip().startswith("layers_0_mul ["))
     assert "multiply" in line
     svg_of(dot)
+
+
+def test_every_block_declares_its_drawing_for_each_of_its_slots_and_merge_modes():
+    """One declaration per block (designer.blocks) drives the DOT drawing, the browser's lanes and its
+    SVG drawing: its lanes are the block's child slots, and each merge mode a user can pick has its look."""
+    from designer.blocks import BLOCK_RULES, MERGES
+    from designer.registry import get_spec, list_specs
+
+    blocks = [s.type for s in list_specs() if s.is_block]
+    assert sorted(BLOCK_RULES) == sorted(blocks)
+    for name in blocks:
+        drawing = BLOCK_RULES[name].drawing
+        assert tuple(drawing.lanes) == get_spec(name).children, name
+        assert drawing.layout in ("frame", "fork")
+    merge = next(p for p in get_spec("Parallel").params if p.name == "merge")
+    assert set(merge.choices) == set(MERGES)
+
+
+@pytest.mark.parametrize("mode", ["add", "mul", "concat"])
+def test_each_merge_mode_draws_its_own_merge_node(mode):
+    from designer.blocks import MERGES
+
+    d = new_design(shape=[4, 6, 6], layers=[{"type": "Parallel", "merge": mode, "branches": [
+        [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}], []]}])
+    dot = to_dot(d)
+    assert f"layers_0_{mode} [" in dot
+    assert MERGES[mode]["text"].format(dim=1) in dot or mode == "add"

@@ -22,7 +22,7 @@ const CULL_AT = 1500; // boxes; bigger layouts draw only what is in view
 function isCollapsed(st, node, path) {
   const o = st.draw.overrides.get(path);
   if (o !== undefined) return o;
-  if (node.type === "Repeat") return true;
+  if (BLOCKS[node.type]?.count) return true; // a block of copies shows "× N" until expanded
   return st.draw.big || st.draw.compact;
 }
 
@@ -41,10 +41,9 @@ function layoutNode(st, node, path) {
   if (!(node.type in BLOCKS) || isCollapsed(st, node, path)) {
     return { ...base, kind: node.type in BLOCKS ? "collapsed" : "node", w: NODE_W, h: NODE_H };
   }
-  if (node.type === "Residual" || node.type === "Parallel") {
-    const cols = node.type === "Residual"
-      ? [layoutSeq(st, node.body, `${path}.body`), layoutSeq(st, node.shortcut, `${path}.shortcut`)]
-      : (node.branches || []).map((br, i) => layoutSeq(st, br, `${path}.branches[${i}]`));
+  const lanes = laneEntries(node);
+  if (BLOCKS[node.type].layout === "fork") {
+    const cols = lanes.map(([suffix, , kids]) => layoutSeq(st, kids, `${path}.${suffix}`));
     if (!cols.length) cols.push({ kind: "ident", w: IDENT_W, h: 0, items: [] });
     const inner = cols.reduce((sum, c) => sum + c.w, 0) + COL_GAP * (cols.length - 1);
     const colH = Math.max(0, ...cols.map((c) => c.h));
@@ -52,8 +51,8 @@ function layoutNode(st, node, path) {
     const h = HEAD + PAD + FAN + colH + FAN + 2 * MERGE_R + PAD;
     return { ...base, kind: "fork", w, h, cols, colH };
   }
-  const key = node.type === "Sequential" ? "layers" : "body";
-  const inner = layoutSeq(st, node[key], `${path}.${key}`);
+  const [suffix, , kids] = lanes[0]; // a frame's lane (every block declared so far has one)
+  const inner = layoutSeq(st, kids, `${path}.${suffix}`);
   const w = Math.max(inner.w + 2 * PAD, NODE_W);
   const h = HEAD + PAD + Math.max(inner.h, 8) + PAD;
   return { ...base, kind: "frame", w, h, inner };
@@ -140,7 +139,7 @@ function boxPrim(st, out, box, x, y) {
 function framePrim(st, out, box, x, y, title) {
   const { node, path, row } = box;
   const status = !row ? "pending" : row.status || "ok";
-  const dashed = node.type === "Repeat";
+  const dashed = Boolean(BLOCKS[node.type]?.count);
   out.push({
     x0: x, y0: y, x1: x + box.w, y1: y + box.h, path, frame: true,
     draw() {
@@ -194,16 +193,16 @@ function placeBox(st, out, box, x, y) {
   }
   const cx = x + box.w / 2;
   if (box.kind === "frame") {
-    const times = box.node.type === "Repeat" ? ` × ${box.node.times ?? "?"}` : "";
-    framePrim(st, out, box, x, y, `${box.node.type}${times}${box.node.name ? ` · ${box.node.name}` : ""}`);
+    framePrim(st, out, box, x, y, `${blockTitle(box.node)}${box.node.name ? ` · ${box.node.name}` : ""}`);
     const top = y + HEAD + PAD;
     placeSeq(st, out, box.inner, cx, top, Math.max(box.inner.h, 8));
     return shapeOf(box);
   }
-  // fork: Residual or Parallel
-  const merge = box.node.type === "Residual" ? "add" : box.node.merge || "concat";
-  const symbol = { add: "+", mul: "×", concat: "⧺" }[merge] || merge;
-  framePrim(st, out, box, x, y, `${box.node.type}${box.node.name ? ` · ${box.node.name}` : ""}${box.node.type === "Parallel" ? ` · ${merge}` : ""}`);
+  // fork: lanes side by side into a merge
+  const merge = mergeOf(box.node);
+  const { symbol } = MERGES[merge];
+  const own = BLOCKS[box.node.type].merge ? "" : ` · ${merge}`; // a block whose merge is chosen says which
+  framePrim(st, out, box, x, y, `${box.node.type}${box.node.name ? ` · ${box.node.name}` : ""}${own}`);
   const split = y + HEAD + PAD;
   const colTop = split + FAN;
   const mergeY = colTop + box.colH + FAN + MERGE_R;
@@ -217,7 +216,7 @@ function placeBox(st, out, box, x, y) {
     edge(out, ccx, end.y, cx, mergeY - MERGE_R, end.shape === undefined ? null : end.shape, "nw-d-join");
     cursor += col.w + COL_GAP;
   }
-  mergePrim(out, cx, mergeY, symbol, merge === "concat" ? `concatenate along dim ${box.node.dim ?? 1}` : merge === "mul" ? "multiply elementwise" : "add");
+  mergePrim(out, cx, mergeY, symbol, MERGES[merge].tip.replace("{dim}", String(box.node.dim ?? 1)));
   return shapeOf(box);
 }
 

@@ -138,8 +138,10 @@ export function applyLocal(design, action, templates) {
     }
     case "add_branch": {
       const { node } = nodeAt(design, action.path);
-      if (node.type !== "Parallel") throw new Error("not a Parallel");
-      (node.branches || (node.branches = [])).push([]);
+      const many = Object.entries(BLOCKS[node.type]?.lanes || {}).find(([, lane]) => lane.many);
+      if (!many) throw new Error(`${node.type} has no list of lanes to add to`);
+      const [key] = many;
+      (Array.isArray(node[key]) ? node[key] : (node[key] = [])).push([]);
       return undefined;
     }
     default:

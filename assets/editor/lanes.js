@@ -177,14 +177,14 @@ function metaBlock(row, status, pending) {
 /** The card's title and sub-label, from the server's label (the LayerSpec's label_fn). */
 function cardTexts(node, row) {
   const type = String(node.type ?? "?");
-  let title = type;
-  if (type === "Repeat") title = `Repeat × ${node.times ?? "?"}`;
+  const block = BLOCKS[type];
+  const title = block ? blockTitle(node) : type;
   let sub = String(row?.label || "");
   if (sub.startsWith(type)) sub = sub.slice(type.length).replace(/^\s*(·\s*)?/, "");
-  if (type === "Repeat") sub = sub.replace(/^×\s*\d+\s*(·\s*)?/, "");
-  if (type === "Parallel") {
-    const merge = node.merge || "concat";
-    sub = merge === "concat" ? `merge: concat · dim ${node.dim ?? 1}` : `merge: ${merge}`;
+  if (block?.count) sub = sub.replace(/^×\s*\d+\s*(·\s*)?/, "");
+  if (block?.layout === "fork" && !block.merge) {
+    const merge = mergeOf(node);
+    sub = `merge: ${merge}${MERGES[merge].text.includes("{dim}") ? ` · dim ${node.dim ?? 1}` : ""}`;
   }
   return { type, title, sub };
 }
@@ -249,16 +249,13 @@ function buildCard(st, node, path) {
 
   if (isBlock) {
     const body = h("div", { class: "nw-block-lanes" });
-    if (type === "Residual") {
-      body.append(
-        laneWrap("body", renderLane(st, node.body, `${path}.body`, "Drop layers here"), "nw-lane-body"),
-        laneWrap("shortcut", renderLane(st, node.shortcut, `${path}.shortcut`, "identity"), "nw-lane-shortcut"),
-      );
-    } else if (type === "Parallel") {
-      const branches = Array.isArray(node.branches) ? node.branches : [];
-      branches.forEach((br, i) =>
-        body.append(laneWrap(`branch ${i + 1}`, renderLane(st, br, `${path}.branches[${i}]`, "identity (skip)"))),
-      );
+    for (const [suffix, lane, kids] of laneEntries(node)) {
+      body.append(laneWrap(lane.label, renderLane(st, kids, `${path}.${suffix}`, lane.empty), `nw-lane-${suffix.replace(/\[\d+\]$/, "")}${lane.identity ? " nw-lane-identity" : ""}`));
+    }
+    const many = Object.entries(BLOCKS[type].lanes).find(([, lane]) => lane.many);
+    if (many) {
+      const [key] = many;
+      const count = Array.isArray(node[key]) ? node[key].length : 0;
       body.append(
         h(
           "button",
@@ -267,18 +264,15 @@ function buildCard(st, node, path) {
             class: "nw-add-branch",
             "data-action": "add-branch",
             "data-testid": "nw-add-branch",
-            // Dropping here targets a branch that does not exist yet: the server's edit creates
+            // Dropping here targets a lane that does not exist yet: the server's edit creates
             // it (slot "<path>.branches[N]", N = current number of branches).
-            "data-slot": `${path}.branches[${branches.length}]`,
+            "data-slot": `${path}.${key}[${count}]`,
             "data-new-branch": "1",
             title: "Add a branch (or drop a layer here to start one)",
           },
           "+ branch",
         ),
       );
-    } else {
-      const key = type === "Sequential" ? "layers" : "body";
-      body.append(laneWrap(key, renderLane(st, node[key], `${path}.${key}`, "Drop layers here")));
     }
     card.append(body);
   }

@@ -15,8 +15,8 @@ function paletteItems(st) {
     help: String(c.help || ""),
   }));
   const known = new Set(items.map((i) => i.type));
-  for (const [type, help] of Object.entries(BLOCKS)) {
-    if (!known.has(type)) items.push({ type, family: "block", help });
+  for (const [type, block] of Object.entries(BLOCKS)) {
+    if (!known.has(type)) items.push({ type, family: "block", help: block.help });
   }
   return items;
 }

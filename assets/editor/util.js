@@ -1,11 +1,6 @@
 // Small helpers shared by every part of the editor (no state, no user text as markup).
 
-const BLOCKS = {
-  Sequential: "Layers in order, as one group",
-  Residual: "body(x) + shortcut(x); an empty shortcut is the identity",
-  Parallel: "Branches on the same input, concatenated, added or multiplied",
-  Repeat: "The body N times in a row, each copy with its own weights",
-};
+// BLOCKS and MERGES come first in the joined module, from designer.blocks (components/editor.py).
 
 const ICONS = {
   duplicate:
@@ -98,12 +93,37 @@ function plural(n, word) {
 
 /** The child lists of a block node, as [key, label, nodes] in drawing order. */
 function childSlots(node) {
-  const type = node?.type;
-  if (type === "Sequential") return [["layers", "layers", node.layers]];
-  if (type === "Residual") return [["body", "body", node.body], ["shortcut", "shortcut", node.shortcut]];
-  if (type === "Repeat") return [["body", "body", node.body]];
-  if (type === "Parallel") return (node.branches || []).map((br, i) => [`branches[${i}]`, `branch ${i + 1}`, br]);
-  return [];
+  return laneEntries(node).map(([suffix, lane, kids]) => [suffix, lane.label, kids]);
+}
+
+/** [slot suffix, lane (label with its number), nodes] of a block, as designer.blocks declares them. */
+function laneEntries(node) {
+  const block = BLOCKS[node?.type];
+  if (!block) return [];
+  const out = [];
+  for (const [key, lane] of Object.entries(block.lanes)) {
+    const value = node[key];
+    if (lane.many) {
+      (Array.isArray(value) ? value : []).forEach((kids, i) => {
+        if (Array.isArray(kids)) out.push([`${key}[${i}]`, { ...lane, label: lane.label.replace("{n}", String(i + 1)) }, kids]);
+      });
+    } else {
+      out.push([key, { ...lane, label: lane.label || key }, Array.isArray(value) ? value : []]);
+    }
+  }
+  return out;
+}
+
+/** The merge mode of a fork block (its fixed one, else the node's own). */
+function mergeOf(node) {
+  const mode = BLOCKS[node?.type]?.merge || node?.merge;
+  return mode in MERGES ? mode : "concat";
+}
+
+/** A block's title: its type, "× N" where it stands for copies. */
+function blockTitle(node) {
+  const count = BLOCKS[node?.type]?.count;
+  return count ? `${node.type} × ${node[count] ?? "?"}` : String(node?.type ?? "?");
 }
 
 /** How many layers (non-block nodes) a list of nodes holds, however deep. */
