@@ -1,40 +1,80 @@
-"""The end of a run on the Train page: what it reached against a trivial baseline, and validation samples
-with their predicted and true labels. Draws only; the numbers come from designer.run_report."""
+"""The end of a run on the Train page: what it reached against the dataset's own baseline (chance, or
+predicting the mean), and validation samples it got wrong with their true and predicted class.
+Draws only; the numbers come from designer.run_report."""
 
 from __future__ import annotations
 
+import html
+
 import streamlit as st
 
+from components.text import md_text
+from designer import run_report
 
-def render_sample_grid(job, result: dict) -> None:
-    """For image datasets: validation samples with their predicted and true labels."""
+WRONG_SHOWN = 8
+PREDICTED_SAMPLES = 256  # validation samples looked at for the wrong ones
+
+
+def render_headline(snap: dict, dataset) -> None:
+    """After a run: its final accuracy against chance (or MAE against predicting the mean)."""
+    result = snap.get("result") or {}
+    if snap.get("status") in ("queued", "running") or not result or dataset is None:
+        return
+    line = run_report.headline(result, run_report.baseline_of_dataset(dataset))
+    if line is None:
+        return
+    show = st.success if line["learned"] else st.warning
+    with st.container(key="nw-headline"):
+        show(f"**{md_text(line['title'])}**  \n{md_text(line['detail'])}",
+             icon=":material/emoji_events:" if line["learned"] else ":material/info:")
+
+
+def label_html(text: str) -> str:
+    """A class name that wraps between words only: each word is kept whole (never "Snea-ker")."""
+    return " ".join(f'<span class="nw-word" style="white-space:nowrap">{html.escape(w)}</span>'
+                    for w in str(text).split()) or "&nbsp;"
+
+
+def render_wrong_predictions(job, result: dict) -> None:
+    """Validation samples the model got wrong: the sample (an image, where the data is images), its true
+    class and the class the model gave."""
     ds = job.dataset
-    if len(ds.input_shape) != 3 or not result.get("last_path"):
+    if ds.task.get("kind") != "classification" or not result.get("last_path"):
         return
     predictions = _predictions(job.job_id, result["last_path"], job)
     if predictions is None:
         return
-    images, predicted, truth = predictions
+    predicted, truth = predictions
     classes = ds.classes or [str(i) for i in range(ds.task.get("num_classes", 0))]
-    cols = st.columns(8)
-    for i in range(len(images)):
-        ok = "✓" if predicted[i] == truth[i] else "✗"
-        cols[i % 8].image(images[i], caption=f"{ok} {classes[predicted[i]]}", clamp=True, width="stretch")
+    wrong = run_report.wrong_predictions(predicted, truth, classes, limit=WRONG_SHOWN)
+    looked = len(predicted)
+    missed = sum(p != t for p, t in zip(predicted, truth, strict=False))
+    st.markdown(f"**Wrong predictions**: {missed} of the first {looked} validation samples")
+    if not wrong:
+        st.caption("None wrong among them.")
+        return
+    images = len(ds.input_shape) == 3
+    cols = st.columns(4)
+    for i, w in enumerate(wrong):
+        with cols[i % 4].container(key=f"nw-wrong-{i}"):
+            if images:
+                x = ds.x_val[w["index"]]
+                st.image(x.permute(1, 2, 0).numpy() if x.shape[0] == 3 else x[0].numpy(), clamp=True, width="stretch")
+            else:
+                st.caption(f"validation sample {w['index']}")
+            st.html(f'<div class="nw-pred" style="font-size:0.85rem;line-height:1.3">'
+                    f'<div>true: <b class="nw-true">{label_html(w["true"])}</b></div>'
+                    f'<div style="color:#b91c1c">predicted: <b class="nw-predicted">{label_html(w["predicted"])}</b>'
+                    f'</div></div>')
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
+@st.cache_data(max_entries=4, show_spinner="Looking at the validation samples…")
 def _predictions(job_id: str, weights: str, _job):
-    import torch
-
     from designer.training import load_checkpoint
 
     job = _job
     if job is None:
         return None
-
-    model = load_checkpoint(job.model_factory(), weights).eval()
-    x = job.dataset.x_val[:16]
-    with torch.no_grad():
-        predicted = model(x).argmax(dim=1).tolist()
-    images = x.permute(0, 2, 3, 1).numpy() if x.shape[1] == 3 else x[:, 0].numpy()
-    return images, predicted, job.dataset.y_val[:16].tolist()
+    model = load_checkpoint(job.model_factory(), weights)
+    predicted = run_report.predict_classes(model, job.dataset.x_val[:PREDICTED_SAMPLES])
+    return predicted, job.dataset.y_val[:PREDICTED_SAMPLES].tolist()

@@ -1,4 +1,5 @@
-"""The Runs page: every run kept, told apart by what differs, with overlays, bundles and deletion.
+"""The Runs page: every run kept, told apart by what differs (lr, optimizer, epochs, date, dataset), with
+overlays whose legends name the differing settings, bundles and deletion.
 Draws only; rows, formatting and legends come from designer.run_report."""
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from components import state as S
 from components.derived import code_files
 from components.text import md_text
 from components.train_view import run_store
+from designer import run_report
+
+CURVES = {"training loss (per step)": None, "validation loss (per epoch)": "val_loss",
+          "validation accuracy (per epoch)": "val_accuracy", "validation MAE (per epoch)": "val_mae"}
 
 
 def render_runs() -> None:
@@ -18,17 +23,33 @@ def render_runs() -> None:
     if not runs:
         st.caption("No runs yet. Train a design in the Train tab; every run is kept here.")
         return
-    table = [{"id": r["id"], "name": r["name"], "dataset": r["dataset"], "status": r["status"], "steps": r["steps"],
-              "val loss": r["val_loss"], "val acc": r["val_accuracy"], "samples/s": r["samples_per_s"],
-              "duration s": r["duration_s"]} for r in runs]
-    picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                          key="runs_table")
-    chosen = [table[i]["id"] for i in picked.selection.rows] if picked and picked.selection else []
+    table = run_report.run_rows(runs)
+    with st.container(key="nw-runs-table"):
+        picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun",
+                              selection_mode="multi-row", key="runs_table",
+                              column_config={"id": st.column_config.NumberColumn("id", width="small", format="%d")})
+    chosen = [runs[i] for i in picked.selection.rows] if picked and picked.selection else []
     if not chosen:
         st.caption("Select runs in the table to overlay their curves, download or delete them.")
         return
-    curves = [(f"#{rid} {store.get(rid)['name']}", store.steps(rid)) for rid in chosen]
-    st.plotly_chart(charts.overlay_figure(curves), key="runs_overlay", width="stretch")
+    differ = run_report.differing_settings(chosen)
+    if len(chosen) > 1:
+        st.caption(md_text("These runs differ in: " + (", ".join(s.key for s in differ) or "nothing shown here "
+                                                        "(the same settings)")))
+    names = run_report.legend_names(chosen)
+    offered = [c for c, m in CURVES.items() if m is None or any(r.get(m) is not None for r in chosen)]
+    curve = CURVES[st.segmented_control("Curve", offered, default=offered[0], key="runs_curve",
+                                        label_visibility="collapsed") or offered[0]]
+    if curve is None:
+        figure = charts.overlay_figure([(n, store.steps(r["id"])) for n, r in zip(names, chosen, strict=True)])
+    else:
+        figure = charts.overlay_epochs_figure([(n, store.epochs(r["id"])) for n, r in zip(names, chosen, strict=True)],
+                                              curve)
+    st.plotly_chart(figure, key="runs_overlay", width="stretch")
+    _actions([r["id"] for r in chosen], store)
+
+
+def _actions(chosen: list[int], store) -> None:
     c = st.columns(3)
     if len(chosen) == 1:
         rid = chosen[0]

@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from components import charts, run_results
+from components import charts, data_view, run_results
 from components import state as S
 from components.text import md_text
 
@@ -218,6 +218,7 @@ def render_train(design: dict) -> None:
     left, right = st.columns([2, 3], gap="medium")
     with left:
         dataset = _choose_dataset(design)
+        data_view.render_real_datasets()
         config = _config_form(dataset) if dataset is not None else None
         processes = _processes_input() if config is not None else 1
         problems = compatibility(design, dataset) if dataset is not None else []
@@ -265,6 +266,7 @@ def live_panel() -> None:
     st.progress(frac, text=f"{status} · {text}")
     if snap.get("message"):
         (st.error if status in ("failed", "diverged") else st.caption)(md_text(snap["message"]))
+    run_results.render_headline(snap, job.dataset)
     if snap["steps"]:
         st.plotly_chart(charts.loss_figure(snap["steps"]), key="live_loss", width="stretch")
     if snap["epochs"]:
@@ -276,6 +278,6 @@ def live_panel() -> None:
     if result.get("confusion"):
         classes = getattr(job.dataset, "classes", None)
         st.plotly_chart(charts.confusion_figure(result["confusion"], classes), key="live_confusion", width="stretch")
-        run_results.render_sample_grid(job, result)
+        run_results.render_wrong_predictions(job, result)
     if status not in ("queued", "running") and snap.get("run_id") is not None:
         st.caption(f"Saved as run #{snap['run_id']} in the Runs tab.")
