@@ -91,6 +91,7 @@ def overlay_figure(runs: list[tuple[str, list[dict]]], metric: str = "loss") -> 
     for name, steps in runs:
         xs, ys = _step_columns(steps, metric)
         fig.add_scatter(x=xs, y=smooth(ys) if ys else ys, mode="lines", name=plot_text(name))  # user text: no HTML
+    fig.update_layout(showlegend=True)  # even one run, or one with no steps yet, is named
     return _layout(fig, f"Training {metric} (smoothed)", "step", metric)
 
 
@@ -106,6 +107,7 @@ def overlay_epochs_figure(runs: list[tuple[str, list[dict]]], metric: str = "val
         xs = [e["epoch"] for e in epochs]
         xs_all += xs
         fig.add_scatter(x=xs, y=[e.get(metric) for e in epochs], mode="lines+markers", name=plot_text(name))
+    fig.update_layout(showlegend=True)
     if metric == "val_accuracy":
         fig.update_yaxes(**ACCURACY_AXIS)
     _epoch_axis(fig, xs_all)

@@ -20,14 +20,13 @@ def render_real_datasets() -> None:
     with st.expander(label, icon=":material/database:", expanded=False), st.container(key="nw-real-data"):
         for s in statuses:
             mark = ":green[ready]" if s.ready else (":orange[incomplete]" if s.present else ":gray[not on disk]")
-            st.markdown(f"**{md_text(s.label)}** · {mark}")
-            if not s.ready:
-                st.caption(md_text(s.text()))
-        st.caption(md_text(f"Data dir: {statuses[0].data_dir} (set {real_data.ENV} to use another)"))
+            st.markdown(f"**{md_text(s.label)}** · {mark}" + (f"  \n:small[:gray[{md_text(s.hint())}]]" if s.hint() else ""))
+        st.caption(md_text(f"{real_data.ENV} is {statuses[0].data_dir}"))
         names = {s.label: s for s in statuses}
         chosen = names[st.selectbox("Upload the official files of", list(names), key=_FOR)]
-        files = st.file_uploader(md_text(", ".join(chosen.uploads)), accept_multiple_files=True,
-                                 key=f"real_upload:{chosen.name}")
+        files = st.file_uploader(md_text(" · ".join(chosen.uploads)), accept_multiple_files=True,
+                                 key=f"real_upload:{chosen.name}", max_upload_size=real_data.MAX_UPLOAD_BYTES // 2**20,
+                                 help="Checked before anything is written: official names, sizes and formats.")
         if files and st.button(f"Put them in the data dir for {chosen.label}", key="real_install", type="primary"):
             install(chosen.name, [(f.name, f.getvalue()) for f in files])
 

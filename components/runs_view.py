@@ -50,7 +50,7 @@ def render_runs() -> None:
 
 
 def _actions(chosen: list[int], store) -> None:
-    c = st.columns(3)
+    c = st.columns([1, 1, 1, 2])
     if len(chosen) == 1:
         rid = chosen[0]
         run = store.get(rid)
@@ -59,7 +59,7 @@ def _actions(chosen: list[int], store) -> None:
                              mime="application/zip", key=f"bundle_{rid}", on_click="ignore")
         c[1].button("Open its design", key=f"open_run_{rid}", on_click=S.load_into,
                     args=(st.session_state, run["design"]))
-    if c[2].button(f"Delete {len(chosen)} run(s)", icon=":material/delete:", key="runs_delete"):
+    if c[2 if len(chosen) == 1 else 0].button(f"Delete {len(chosen)} run(s)", icon=":material/delete:", key="runs_delete"):
         for rid in chosen:
             try:
                 store.delete(rid)

@@ -73,14 +73,27 @@ class RealStatus:
         """"ready", "incomplete" (some files there) or "missing"."""
         return "ready" if self.ready else ("incomplete" if self.present else "missing")
 
+    def where(self) -> str:
+        """The folder the files go in, as NETWRIGHT_DATA_DIR/<folder>."""
+        try:
+            return f"{ENV}/{self.folder.relative_to(self.data_dir).as_posix()}"
+        except ValueError:
+            return str(self.folder)
+
+    def hint(self) -> str:
+        """What to do about it ("" when ready)."""
+        if self.ready:
+            return ""
+        if self.present:
+            return f"{self.where()} lacks {', '.join(self.missing)}; add them, or upload them here"
+        return f"put the official files in {self.where()}, or upload them here"
+
     def text(self) -> str:
-        """The state in one line a user can act on."""
+        """The state in one line a user can act on: "ready", "not on disk: put the official files in ...",
+        "incomplete: ... lacks ..."."""
         if self.ready:
             return "ready"
-        if self.present:
-            return f"incomplete: {self.folder} lacks {', '.join(self.missing)}"
-        return (f"not on disk: put the official files in {ENV} (they go in {self.folder}), "
-                f"or upload {', '.join(self.uploads)} here")
+        return f"{'incomplete' if self.present else 'not on disk'}: {self.hint()}"
 
 
 def _data_dir(data_dir: str | os.PathLike | None) -> Path:

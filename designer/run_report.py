@@ -176,7 +176,7 @@ def headline(result: dict | None, baseline: Baseline | None) -> dict[str, Any] |
         title = f"Validation accuracy {fmt_pct(acc)}{where}, against {fmt_pct(baseline.value)} by chance"
         if learned:
             times = f", {acc / baseline.value:.1f}× chance" if baseline.value > 0 else ""
-            detail = (f"Chance is {baseline.what} ({fmt_pct(baseline.value)} of the validation set). "
+            detail = (f"Chance here is {baseline.what} ({fmt_pct(baseline.value)} of the validation set). "
                       f"The model gets {fmt_pct(gain)} more right{times}.")
         else:
             detail = (f"No better than chance ({baseline.what}). Train longer, try another learning rate, "

@@ -66,8 +66,9 @@ def test_an_empty_data_dir_says_what_to_do(data_dir):
     assert all(s.state == "missing" for s in states)
     text = states[0].text()
     assert text.startswith("not on disk: put the official files in NETWRIGHT_DATA_DIR")
-    assert str(data_dir / "MNIST" / "raw") in text and "train-images-idx3-ubyte.gz" in text
-    assert "cifar-10-binary.tar.gz" in states[2].text()
+    assert "NETWRIGHT_DATA_DIR/MNIST/raw" in text and states[0].folder == data_dir / "MNIST" / "raw"
+    assert "train-images-idx3-ubyte.gz" in states[0].uploads and states[2].uploads == ("cifar-10-binary.tar.gz",)
+    assert states[0].hint() in text
 
 
 def test_mnist_upload_is_installed_and_loads(data_dir):
@@ -75,7 +76,8 @@ def test_mnist_upload_is_installed_and_loads(data_dir):
     written = RD.install_files("fashion-mnist", files[:2])
     assert [p.name for p in written] == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
     status = RD.status_of("fashion-mnist")
-    assert status.state == "incomplete" and "t10k-images-idx3-ubyte" in status.text()
+    assert status.state == "incomplete" and status.text().startswith("incomplete: NETWRIGHT_DATA_DIR/FashionMNIST")
+    assert "t10k-images-idx3-ubyte" in status.text()
     RD.install_files("fashion-mnist", files[2:])
     assert RD.status_of("fashion-mnist").ready and RD.status_of("mnist").state == "missing"
     ds = load_dataset("fashion-mnist")

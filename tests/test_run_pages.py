@@ -44,8 +44,8 @@ def _expander(at: AppTest, starts: str):
 def test_real_datasets_are_shown_with_their_state_and_become_ready_on_disk(tmp_path):
     at = _train_page("cnn_shapes")
     panel = _expander(at, "Real datasets: 0 of 3 on disk")
-    text = " ".join(m.value for m in panel.caption)
-    assert "not on disk: put the official files in NETWRIGHT_DATA_DIR" in text.replace("\\", "")
+    text = " ".join(m.value for m in panel.markdown).replace("\\", "")
+    assert text.count("not on disk") == 3 and text.count("put the official files in NETWRIGHT_DATA_DIR") == 3
     assert {"MNIST", "Fashion-MNIST", "CIFAR-10"} <= set(at.selectbox(key="real_upload_for").options)
     # Official files on disk: the panel says ready, and the dataset list offers it.
     folder = tmp_path / "data" / "MNIST" / "raw"
