@@ -24,8 +24,8 @@ def render_real_datasets() -> None:
         st.caption(md_text(f"{real_data.ENV} is {statuses[0].data_dir}"))
         names = {s.label: s for s in statuses}
         chosen = names[st.selectbox("Upload the official files of", list(names), key=_FOR)]
-        files = st.file_uploader(md_text(" · ".join(chosen.uploads)), accept_multiple_files=True,
-                                 key=f"real_upload:{chosen.name}", max_upload_size=real_data.MAX_UPLOAD_BYTES // 2**20,
+        files = st.file_uploader(" · ".join(chosen.uploads), accept_multiple_files=True,
+                                 key="real_upload", max_upload_size=real_data.MAX_UPLOAD_BYTES // 2**20,
                                  help="Checked before anything is written: official names, sizes and formats.")
         if files and st.button(f"Put them in the data dir for {chosen.label}", key="real_install", type="primary"):
             install(chosen.name, [(f.name, f.getvalue()) for f in files])

@@ -57,7 +57,33 @@ def test_finished_run_headline_runs_columns_and_real_data(netwright, netwright_s
     expect(real.get_by_test_id("stFileUploaderDropzone")).to_be_visible()
     page.wait_for_timeout(400)  # the expander's opening animation, for the picture only
     page.screenshot(path=str(artifacts_dir / "train_real_datasets_1440.png"))
-    panel.click()  # fold it again
+
+    # Upload from the page: a wrong file is refused with its reason; the official files are put in place.
+    from tests.test_real_data import mnist_files
+
+    real.get_by_role("combobox", name="Upload the official files of").click()
+    page.get_by_role("option", name="Fashion-MNIST").click()
+    expect(real.get_by_role("combobox", name="Upload the official files of")).to_have_value("Fashion-MNIST")
+    nw.wait_idle()
+    chooser = real.locator('input[type="file"]')
+    nw.wait_for(lambda: chooser.count() == 1, "the uploader for Fashion-MNIST")
+    chooser.set_input_files([{"name": "notes.gz", "mimeType": "application/gzip", "buffer": b"\x1f\x8bxx"}])
+    expect(real.get_by_test_id("stFileChip")).to_have_count(1)
+    nw.wait_idle()
+    real.get_by_role("button", name="Put them in the data dir for Fashion-MNIST").click()
+    expect(real.get_by_text(re.compile(r"notes.gz: not one of the official MNIST-format files"))).to_be_visible()
+    real.get_by_role("button", name="Remove notes.gz").click()
+    nw.wait_idle()
+    expect(real.get_by_test_id("stFileChip")).to_have_count(0)
+    nw.wait_idle()
+    chooser.set_input_files([{"name": n, "mimeType": "application/gzip", "buffer": d} for n, d in mnist_files()])
+    expect(real.get_by_test_id("stFileChip")).to_have_count(4)
+    nw.wait_idle()
+    real.get_by_role("button", name="Put them in the data dir for Fashion-MNIST").click()
+    expect(page.get_by_text(re.compile(r"4 file\(s\) written to .*FashionMNIST"))).to_be_visible()
+    expect(train.get_by_text(re.compile(r"^Real datasets: 2 of 3 on disk"))).to_be_visible()
+    assert (netwright_server["db"].parent / "data" / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").is_file()
+    expect(train.get_by_role("combobox", name="Dataset")).to_be_visible()
 
     epochs = train.get_by_label("Epochs", exact=True)
     epochs.fill("2")
