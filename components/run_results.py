@@ -39,9 +39,13 @@ def render_wrong_predictions(job, result: dict) -> None:
     """Validation samples the model got wrong: the sample (an image, where the data is images), its true
     class and the class the model gave."""
     ds = job.dataset
-    if ds.task.get("kind") != "classification" or not result.get("last_path"):
+    if ds.task.get("kind") != "classification" or not result.get("last_path") or not getattr(job, "model_factory", None):
         return
-    predictions = _predictions(job.job_id, result["last_path"], job)
+    try:
+        predictions = _predictions(job.job_id, result["last_path"], job)
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:  # a checkpoint gone or not this model's
+        st.caption(md_text(f"Could not look at the validation samples: {exc}"))
+        return
     if predictions is None:
         return
     predicted, truth = predictions

@@ -125,7 +125,7 @@ def test_finished_run_headline_runs_columns_and_real_data(netwright, netwright_s
 
     store = RunStore(netwright_server["db"])
     first = store.list()[0]
-    other = store.create(first["config"] and store.get(first["id"])["design"],
+    other = store.create(store.get(first["id"])["design"],
                          {**first["config"], "lr": 0.01, "optimizer": "sgd"}, first["dataset"], "cpu")
     store.log_steps(other, [(s, 1 + s // 100, 2.3 - s / 200, 0.01) for s in range(1, 189)])
     store.log_epochs(other, [(1, 2.0, 1.8, 0.30, None), (2, 1.6, 1.5, 0.42, None)])
