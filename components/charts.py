@@ -40,19 +40,41 @@ def lr_figure(steps: list[tuple[int, float, float]] | list[dict]) -> go.Figure:
     return _layout(fig, "Learning rate", "step", "lr")
 
 
+def integer_dtick(last: int, most: int = 8) -> int:
+    """A round step (1, 2, 5, 10, 20, 50, ...) giving at most `most` whole-number ticks up to `last`."""
+    step, scale = 1, 1
+    while True:
+        for m in (1, 2, 5):
+            step = m * scale
+            if last / step <= most:
+                return step
+        scale *= 10
+
+
+def _epoch_axis(fig: go.Figure, xs: list[int]) -> None:
+    """Whole-number epoch ticks (never 1.5), from the first epoch to the last."""
+    last = max(xs) if xs else 1
+    fig.update_xaxes(tickmode="linear", tick0=0 if last > 8 else 1, dtick=integer_dtick(last), tickformat="d",
+                     range=[min(xs or [1]) - 0.25, last + 0.25])
+
+
+ACCURACY_AXIS = dict(range=[0, 1.02], tickmode="linear", tick0=0, dtick=0.2, tickformat=".0%", title="accuracy")
+
+
 def epoch_figure(epochs: list[dict[str, Any]]) -> go.Figure:
-    """Validation (and training) loss per epoch, with accuracy (or MAE) on a second axis."""
+    """Validation (and training) loss per epoch, with accuracy (0-100 %) or MAE on a second axis."""
     xs = [e["epoch"] for e in epochs]
     fig = go.Figure()
     fig.add_scatter(x=xs, y=[e.get("train_loss") for e in epochs], mode="lines+markers", name="train loss")
     fig.add_scatter(x=xs, y=[e.get("val_loss") for e in epochs], mode="lines+markers", name="val loss")
     if any(e.get("val_accuracy") is not None for e in epochs):
         fig.add_scatter(x=xs, y=[e.get("val_accuracy") for e in epochs], mode="lines+markers", name="val accuracy",
-                        yaxis="y2")
-        fig.update_layout(yaxis2=dict(overlaying="y", side="right", range=[0, 1], title="accuracy"))
+                        yaxis="y2", hovertemplate="epoch %{x}: %{y:.1%}<extra>val accuracy</extra>")
+        fig.update_layout(yaxis2=dict(overlaying="y", side="right", showgrid=False, **ACCURACY_AXIS))
     elif any(e.get("val_mae") is not None for e in epochs):
         fig.add_scatter(x=xs, y=[e.get("val_mae") for e in epochs], mode="lines+markers", name="val MAE", yaxis="y2")
-        fig.update_layout(yaxis2=dict(overlaying="y", side="right", title="MAE"))
+        fig.update_layout(yaxis2=dict(overlaying="y", side="right", showgrid=False, title="MAE", rangemode="tozero"))
+    _epoch_axis(fig, xs)
     return _layout(fig, "Per epoch", "epoch", "loss")
 
 
@@ -64,12 +86,33 @@ def confusion_figure(matrix: list[list[int]], classes: list[str] | None) -> go.F
 
 
 def overlay_figure(runs: list[tuple[str, list[dict]]], metric: str = "loss") -> go.Figure:
-    """Several stored runs' step curves (smoothed) on one chart."""
+    """Several stored runs' step curves (smoothed) on one chart; names from run_report.legend_names."""
     fig = go.Figure()
     for name, steps in runs:
         xs, ys = _step_columns(steps, metric)
         fig.add_scatter(x=xs, y=smooth(ys) if ys else ys, mode="lines", name=plot_text(name))  # user text: no HTML
+    fig.update_layout(showlegend=True)  # even one run, or one with no steps yet, is named
     return _layout(fig, f"Training {metric} (smoothed)", "step", metric)
+
+
+EPOCH_METRICS = {"val_loss": "validation loss", "val_accuracy": "validation accuracy", "val_mae": "validation MAE",
+                 "train_loss": "training loss"}
+
+
+def overlay_epochs_figure(runs: list[tuple[str, list[dict]]], metric: str = "val_accuracy") -> go.Figure:
+    """Several stored runs' per-epoch metric on one chart (accuracy on a 0-100 % axis)."""
+    fig = go.Figure()
+    xs_all: list[int] = []
+    for name, epochs in runs:
+        xs = [e["epoch"] for e in epochs]
+        xs_all += xs
+        fig.add_scatter(x=xs, y=[e.get(metric) for e in epochs], mode="lines+markers", name=plot_text(name))
+    fig.update_layout(showlegend=True)
+    if metric == "val_accuracy":
+        fig.update_yaxes(**ACCURACY_AXIS)
+    _epoch_axis(fig, xs_all)
+    label = EPOCH_METRICS.get(metric, metric)
+    return _layout(fig, f"{label[0].upper()}{label[1:]} per epoch", "epoch", label.split()[-1])
 
 
 def _step_columns(steps, key: str) -> tuple[list, list]:

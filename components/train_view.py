@@ -13,9 +13,8 @@ from typing import Any
 
 import streamlit as st
 
-from components import charts
+from components import charts, data_view, run_results
 from components import state as S
-from components.derived import code_files
 from components.text import md_text
 
 _SOURCE = "train_source"
@@ -219,6 +218,7 @@ def render_train(design: dict) -> None:
     left, right = st.columns([2, 3], gap="medium")
     with left:
         dataset = _choose_dataset(design)
+        data_view.render_real_datasets()
         config = _config_form(dataset) if dataset is not None else None
         processes = _processes_input() if config is not None else 1
         problems = compatibility(design, dataset) if dataset is not None else []
@@ -266,6 +266,7 @@ def live_panel() -> None:
     st.progress(frac, text=f"{status} · {text}")
     if snap.get("message"):
         (st.error if status in ("failed", "diverged") else st.caption)(md_text(snap["message"]))
+    run_results.render_headline(snap, job.dataset)
     if snap["steps"]:
         st.plotly_chart(charts.loss_figure(snap["steps"]), key="live_loss", width="stretch")
     if snap["epochs"]:
@@ -277,78 +278,6 @@ def live_panel() -> None:
     if result.get("confusion"):
         classes = getattr(job.dataset, "classes", None)
         st.plotly_chart(charts.confusion_figure(result["confusion"], classes), key="live_confusion", width="stretch")
-        _sample_grid(job, result)
+        run_results.render_wrong_predictions(job, result)
     if status not in ("queued", "running") and snap.get("run_id") is not None:
         st.caption(f"Saved as run #{snap['run_id']} in the Runs tab.")
-
-
-def _sample_grid(job, result: dict) -> None:
-    """For image datasets: validation samples with their predicted and true labels."""
-    ds = job.dataset
-    if len(ds.input_shape) != 3 or not result.get("last_path"):
-        return
-    predictions = _predictions(job.job_id, result["last_path"])
-    if predictions is None:
-        return
-    images, predicted, truth = predictions
-    classes = ds.classes or [str(i) for i in range(ds.task.get("num_classes", 0))]
-    cols = st.columns(8)
-    for i in range(len(images)):
-        ok = "✓" if predicted[i] == truth[i] else "✗"
-        cols[i % 8].image(images[i], caption=f"{ok} {classes[predicted[i]]}", clamp=True, width="stretch")
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _predictions(job_id: str, weights: str):
-    import torch
-
-    from designer.training import load_checkpoint
-
-    job = job_manager().get(job_id)
-    if job is None:
-        return None
-
-    model = load_checkpoint(job.model_factory(), weights).eval()
-    x = job.dataset.x_val[:16]
-    with torch.no_grad():
-        predicted = model(x).argmax(dim=1).tolist()
-    images = x.permute(0, 2, 3, 1).numpy() if x.shape[1] == 3 else x[:, 0].numpy()
-    return images, predicted, job.dataset.y_val[:16].tolist()
-
-
-# --- Runs ----------------------------------------------------------------------------------------------
-
-
-def render_runs() -> None:
-    store = run_store()
-    runs = store.list()
-    if not runs:
-        st.caption("No runs yet. Train a design in the Train tab; every run is kept here.")
-        return
-    table = [{"id": r["id"], "name": r["name"], "dataset": r["dataset"], "status": r["status"], "steps": r["steps"],
-              "val loss": r["val_loss"], "val acc": r["val_accuracy"], "samples/s": r["samples_per_s"],
-              "duration s": r["duration_s"]} for r in runs]
-    picked = st.dataframe(table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
-                          key="runs_table")
-    chosen = [table[i]["id"] for i in picked.selection.rows] if picked and picked.selection else []
-    if not chosen:
-        st.caption("Select runs in the table to overlay their curves, download or delete them.")
-        return
-    curves = [(f"#{rid} {store.get(rid)['name']}", store.steps(rid)) for rid in chosen]
-    st.plotly_chart(charts.overlay_figure(curves), key="runs_overlay", width="stretch")
-    c = st.columns(3)
-    if len(chosen) == 1:
-        rid = chosen[0]
-        run = store.get(rid)
-        files = code_files(run["design"]) if S.analysis_of(run["design"]).valid else None
-        c[0].download_button("⬇ Run bundle (.zip)", lambda: store.bundle(rid, files), file_name=f"run_{rid}.zip",
-                             mime="application/zip", key=f"bundle_{rid}", on_click="ignore")
-        c[1].button("Open its design", key=f"open_run_{rid}", on_click=S.load_into,
-                    args=(st.session_state, run["design"]))
-    if c[2].button(f"Delete {len(chosen)} run(s)", icon=":material/delete:", key="runs_delete"):
-        for rid in chosen:
-            try:
-                store.delete(rid)
-            except ValueError as exc:  # a run still going: stop it first
-                S.flash(st.session_state, "warning", md_text(f"Run #{rid}: {exc}"))
-        st.rerun()

@@ -90,6 +90,15 @@ def _csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
+def _config_of(text: str | None) -> dict[str, Any]:
+    """A stored config as a dict ({} when missing or unreadable)."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _safe_member(name: str) -> str | None:
     """A zip member name for a code file: relative, no '..'; None if unusable."""
     parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "/")]
@@ -213,11 +222,12 @@ class RunStore(SqliteStore):
     # ---- reading
 
     def list(self) -> list[dict[str, Any]]:
-        """Summaries of every run, newest first (steps so far for a run still going)."""
+        """Summaries of every run, newest first (steps so far for a run still going), with its config
+        (a dict; {} when unreadable) so that runs can be told apart by their settings."""
         cols = ", ".join(f"r.{c}" for c in SUMMARY_COLUMNS)
-        rows = self._query(f"SELECT {cols}, COALESCE(r.steps, (SELECT MAX(step) FROM run_steps s "
+        rows = self._query(f"SELECT {cols}, r.config, COALESCE(r.steps, (SELECT MAX(step) FROM run_steps s "
                            f"WHERE s.run_id = r.id), 0) AS steps FROM runs r ORDER BY r.created_at DESC, r.id DESC")
-        return [dict(r) for r in rows]
+        return [{**dict(r), "config": _config_of(r["config"])} for r in rows]
 
     def get(self, run_id: int) -> dict[str, Any]:
         """Everything about a run: its row with design, config and result parsed; KeyError if none."""
@@ -253,22 +263,29 @@ class RunStore(SqliteStore):
 
     def bundle(self, run_id: int, code_files: dict[str, str] | None = None) -> bytes:
         """A zip of the run: design.json, config.json, result.json, metrics.csv, epochs.csv,
-        the checkpoints that exist, and any code files passed in ({name: text})."""
+        the checkpoints that exist, and any code files passed in ({name: text}). Each member is
+        written once: the code export's design.json (the same design, in its canonical form) takes
+        the place of the stored one, and a code file never replaces a run file."""
         run = self.get(run_id)
+        code = {m: text for m, text in ((_safe_member(n), t) for n, t in (code_files or {}).items()) if m}
+        members: dict[str, str | Path] = {"design.json": code.pop("design.json", None)
+                                          or json.dumps(run["design"], indent=2),
+                                          "config.json": json.dumps(run["config"], indent=2)}
+        if run["result"] is not None:
+            members["result.json"] = json.dumps(run["result"], indent=2)
+        members["metrics.csv"] = self.metrics_csv(run_id)
+        members["epochs.csv"] = self.epochs_csv(run_id)
+        for path in self._checkpoints(run):
+            members[f"checkpoints/{path.name}"] = path
+        for member, text in code.items():
+            members.setdefault(member, text)
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("design.json", json.dumps(run["design"], indent=2))
-            zf.writestr("config.json", json.dumps(run["config"], indent=2))
-            if run["result"] is not None:
-                zf.writestr("result.json", json.dumps(run["result"], indent=2))
-            zf.writestr("metrics.csv", self.metrics_csv(run_id))
-            zf.writestr("epochs.csv", self.epochs_csv(run_id))
-            for path in self._checkpoints(run):
-                zf.write(path, f"checkpoints/{path.name}")
-            for name, text in (code_files or {}).items():
-                member = _safe_member(name)
-                if member:
-                    zf.writestr(member, text)
+            for member, content in members.items():
+                if isinstance(content, Path):
+                    zf.write(content, member)
+                else:
+                    zf.writestr(member, content)
         return buf.getvalue()
 
     def _checkpoints(self, run: dict[str, Any]) -> list[Path]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.layout import render_flash
-from components.train_view import render_runs
+from components.runs_view import render_runs
 
 render_flash()
 render_runs()
