@@ -1,0 +1,192 @@
+"""Per-layer statistics while training (the log's "stats" event, design-format.md `--stats-every K`).
+
+Every K optimizer steps, for each layer of the design (path as in the design):
+- act_mean, act_std: of the layer's output on that step's batch;
+- dead_fraction: the share of outputs exactly 0, for activations (null for other layers);
+- grad_norm: the L2 norm of the gradients of the layer's own parameters (null without parameters);
+- update_ratio: |Δw| / |w| of that step, over the layer's own parameters (null without parameters).
+
+A collector only holds hooks during the steps it samples: the other steps run as if it were not
+there. `layer_warnings` turns the rows into the advice the design shows on a card.
+
+    stats = LayerStats(model, design, every=50)
+    ...
+    stats.before_forward(step)        # step about to run (1-based)
+    loss.backward()
+    stats.before_optimizer_step()     # gradients are there, weights not yet updated
+    optimizer.step()
+    row = stats.after_optimizer_step()  # the event, or None on the steps not sampled
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+VANISHING_RELATIVE = 1e-7  # |grad| / |w| below this: the layer has stopped learning
+EXPLODING_RELATIVE = 1e3  # |grad| / |w| above this (or not finite): gradients explode
+DEAD_FRACTION = 0.9  # more than this share of an activation's outputs exactly 0
+
+
+def _number(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _first_tensor(out: Any) -> torch.Tensor | None:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    return None
+
+
+def layer_modules(design: dict, model: nn.Module) -> list[tuple[str, str, nn.Module]]:
+    """(path, family, module) of every layer (not block) of a model built from `design`, in design
+    order. A layer inside a Repeat appears once per copy, its path followed by " copy k"."""
+    from designer.analysis import analyze
+    from designer.build import _module_at, attribute_names, placed
+
+    analysis = analyze(design)
+    if analysis.tree is None:
+        return []
+    names = attribute_names(analysis.tree)
+    seen: dict[str, int] = {}
+    out = []
+    for inst, steps in placed(analysis.tree, names):
+        if inst.spec.is_block:
+            continue
+        seen[inst.path] = seen.get(inst.path, 0) + 1
+        out.append((inst.path, inst.spec.family, _module_at(model, steps)))
+    counts = dict(seen)
+    numbered: dict[str, int] = {}
+    rows = []
+    for path, family, module in out:
+        if counts[path] > 1:
+            numbered[path] = numbered.get(path, 0) + 1
+            path = f"{path} copy {numbered[path]}"
+        rows.append((path, family, module))
+    return rows
+
+
+@dataclass
+class _Layer:
+    path: str
+    family: str
+    module: nn.Module
+    params: list[nn.Parameter]
+    output: torch.Tensor | None = None
+    before: list[torch.Tensor] | None = None
+    grad_norm: float | None = None
+
+
+class LayerStats:
+    """Samples every `every`-th step; see the module's docstring for the calls."""
+
+    def __init__(self, model: nn.Module, design: dict, every: int) -> None:
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"stats every must be a whole number of steps ≥ 1, got {every!r}")
+        self.every = every
+        self.layers = [_Layer(p, f, m, [q for q in m.parameters() if q.requires_grad])
+                       for p, f, m in layer_modules(design, model)]
+        self._hooks: list[Any] = []
+        self._step: int | None = None
+
+    def sampled(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def before_forward(self, step: int) -> None:
+        self._drop_hooks()
+        self._step = step if self.sampled(step) else None
+        if self._step is None:
+            return
+        for layer in self.layers:
+            layer.output, layer.before, layer.grad_norm = None, None, None
+            self._hooks.append(layer.module.register_forward_hook(self._keeper(layer)))
+
+    @staticmethod
+    def _keeper(layer: _Layer):
+        def hook(module, inputs, output):
+            t = _first_tensor(output)
+            layer.output = t.detach() if t is not None else None
+        return hook
+
+    def before_optimizer_step(self) -> None:
+        if self._step is None:
+            return
+        self._drop_hooks()  # the forward pass is over
+        with torch.no_grad():
+            for layer in self.layers:
+                grads = [q.grad for q in layer.params if q.grad is not None]
+                if grads:
+                    layer.grad_norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
+                layer.before = [q.detach().clone() for q in layer.params] if layer.params else None
+
+    def after_optimizer_step(self) -> dict[str, Any] | None:
+        """The "stats" event of a sampled step (None otherwise)."""
+        if self._step is None:
+            return None
+        rows = []
+        with torch.no_grad():
+            for layer in self.layers:
+                rows.append(self._row(layer))
+                layer.output, layer.before = None, None
+        step, self._step = self._step, None
+        return {"event": "stats", "step": step, "layers": rows}
+
+    def _row(self, layer: _Layer) -> dict[str, Any]:
+        row: dict[str, Any] = {"path": layer.path, "act_mean": None, "act_std": None, "grad_norm": None,
+                               "update_ratio": None, "dead_fraction": None}
+        out = layer.output
+        if out is not None and out.numel() and out.is_floating_point():
+            x = out.float()
+            row["act_mean"] = _number(x.mean().item())
+            row["act_std"] = _number(x.std(unbiased=False).item())
+            if layer.family == "activation":
+                row["dead_fraction"] = _number((x == 0).float().mean().item())
+        if layer.params:
+            if layer.grad_norm is not None:
+                row["grad_norm"] = _number(layer.grad_norm)
+                if row["grad_norm"] is None:
+                    row["grad_finite"] = False  # inf or nan: the JSON log can only say null
+            if layer.before is not None:
+                delta = math.sqrt(sum(float(((q.detach() - b) ** 2).sum()) for q, b in zip(layer.params, layer.before)))
+                norm = math.sqrt(sum(float((b ** 2).sum()) for b in layer.before))
+                row["update_ratio"] = _number(delta / norm) if norm > 0 else None
+            row["weight_norm"] = _number(math.sqrt(sum(float((q.detach() ** 2).sum()) for q in layer.params)))
+        return row
+
+    def _drop_hooks(self) -> None:
+        for h in self._hooks:
+            h.remove()
+        self._hooks.clear()
+
+    def close(self) -> None:
+        self._drop_hooks()
+
+
+def layer_warnings(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Advice for the layers whose statistics look wrong: [{"path", "message", "fix"}]."""
+    out = []
+    for row in rows:
+        path = str(row.get("path", "")).split(" copy ")[0]
+        dead = row.get("dead_fraction")
+        if dead is not None and dead > DEAD_FRACTION:
+            out.append({"path": path, "message": f"dead activation: {dead:.0%} of its outputs are exactly 0",
+                        "fix": "dead ReLU: try LeakyReLU, lower lr or BatchNorm"})
+        grad, weight = row.get("grad_norm"), row.get("weight_norm")
+        explode_fix = "lower lr, add grad clipping or normalisation (BatchNorm, LayerNorm)"
+        if row.get("grad_finite") is False:
+            out.append({"path": path, "message": "exploding gradients: |grad| is not finite", "fix": explode_fix})
+        elif grad is not None and weight:
+            if grad / weight > EXPLODING_RELATIVE:
+                out.append({"path": path, "message": f"exploding gradients: |grad| is {grad / weight:.3g}× |w|",
+                            "fix": explode_fix})
+            elif grad / weight < VANISHING_RELATIVE:
+                out.append({"path": path, "message": f"vanishing gradients: |grad| is {grad / weight:.1e} of |w|",
+                            "fix": "use ReLU-family activations instead of Sigmoid/Tanh stacks, add residual connections "
+                                   "or normalisation"})
+    return out

@@ -1,0 +1,113 @@
+"""Per-layer statistics (designer.layer_stats) on networks small enough to check by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from designer import build_model, new_design
+from designer.layer_stats import LayerStats, layer_modules, layer_warnings
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def one_step(model, design, x, loss_fn, lr=0.1, every=1, step=1):
+    stats = LayerStats(model, design, every=every)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    stats.before_forward(step)
+    opt.zero_grad()
+    loss_fn(model(x)).backward()
+    stats.before_optimizer_step()
+    opt.step()
+    return stats, stats.after_optimizer_step()
+
+
+def test_a_linear_with_known_weights():
+    d = new_design(shape=[2], layers=[{"type": "Linear", "out_features": 2}])
+    model = build_model(d)
+    lin = dict(layer_modules(d, model)[0:1][0][2].named_parameters())
+    with torch.no_grad():
+        lin["weight"].copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        lin["bias"].zero_()
+    x = torch.tensor([[1.0, 1.0], [2.0, 0.0]])  # outputs [[3, 7], [2, 6]]
+    _, event = one_step(model, d, x, lambda y: y.sum(), lr=0.1)
+    (row,) = event["layers"]
+    assert event["event"] == "stats" and event["step"] == 1 and row["path"] == "layers[0]"
+    assert row["act_mean"] == pytest.approx(4.5)
+    assert row["act_std"] == pytest.approx(math.sqrt(4.25))
+    # d(sum)/dW[i, j] = sum over the batch of x[:, j] = [3, 1] for both rows; d/db = 2 per unit
+    assert row["grad_norm"] == pytest.approx(math.sqrt(9 + 1 + 9 + 1 + 4 + 4))
+    # SGD moves the weights by lr × grad; |w| before the step is sqrt(1 + 4 + 9 + 16)
+    assert row["update_ratio"] == pytest.approx(0.1 * math.sqrt(28) / math.sqrt(30))
+    assert row["dead_fraction"] is None  # not an activation
+
+
+def test_a_relu_with_known_dead_units():
+    d = new_design(shape=[4], layers=[{"type": "Linear", "out_features": 4}, {"type": "ReLU"}])
+    model = build_model(d)
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(4))
+        model[0].bias.zero_()
+    x = torch.tensor([[-1.0, 2.0, -3.0, 0.0], [1.0, -1.0, -1.0, -1.0]])  # 6 of 8 outputs are 0
+    _, event = one_step(model, d, x, lambda y: y.sum())
+    relu = event["layers"][1]
+    assert relu["path"] == "layers[1]"
+    assert relu["dead_fraction"] == pytest.approx(6 / 8)
+    assert relu["act_mean"] == pytest.approx(3 / 8)
+    assert relu["grad_norm"] is None and relu["update_ratio"] is None  # no parameters
+    assert layer_warnings(event["layers"]) == []  # 75 % dead is not yet "dead"
+    _, event = one_step(model, d, -x.abs() - 1, lambda y: y.sum())  # every unit dead
+    warnings = layer_warnings(event["layers"])
+    dead = [w for w in warnings if "dead" in w["message"]]
+    assert [w["path"] for w in dead] == ["layers[1]"] and "LeakyReLU" in dead[0]["fix"]
+    # and the Linear before it gets no gradient at all through the dead units
+    assert [w["path"] for w in warnings if "vanishing" in w["message"]] == ["layers[0]"]
+
+
+def test_a_gradient_that_vanishes_through_a_sigmoid_stack():
+    torch.manual_seed(0)
+    d = new_design(shape=[4], layers=[
+        {"type": "Repeat", "times": 14, "body": [{"type": "Linear", "out_features": 4}, {"type": "Sigmoid"}]},
+        {"type": "Linear", "out_features": 1}])
+    model = build_model(d)
+    x = torch.randn(8, 4)
+    first = layer_modules(d, model)[0][2]
+    # The reference: autograd's own gradient of the first Linear, computed apart from the collector.
+    loss = model(x).pow(2).mean()
+    ref = torch.linalg.vector_norm(torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(first.parameters()))]))
+    _, event = one_step(model, d, x, lambda y: y.pow(2).mean(), lr=0.0)
+    rows = {r["path"]: r for r in event["layers"]}
+    assert list(rows)[:2] == ["layers[0].body[0] copy 1", "layers[0].body[1] copy 1"]
+    assert rows["layers[0].body[0] copy 1"]["grad_norm"] == pytest.approx(float(ref), rel=1e-5)
+    # a sigmoid's slope is at most 1/4: 14 of them shrink the first layer's gradient by 4^14 or more
+    assert rows["layers[0].body[0] copy 1"]["grad_norm"] < rows["layers[1]"]["grad_norm"] / 4 ** 10
+    vanishing = [w["path"] for w in layer_warnings(event["layers"]) if "vanishing" in w["message"]]
+    assert "layers[0].body[0]" in vanishing and "layers[1]" not in vanishing
+
+
+def test_only_sampled_steps_carry_hooks_and_events():
+    d = new_design(shape=[3], layers=[{"type": "Linear", "out_features": 2}, {"type": "Tanh"}])
+    model = build_model(d)
+    stats = LayerStats(model, d, every=3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    events = []
+    for step in range(1, 8):
+        stats.before_forward(step)
+        hooked = any(m._forward_hooks for m in model.modules())
+        assert hooked == (step % 3 == 0)
+        opt.zero_grad()
+        model(torch.randn(4, 3)).sum().backward()
+        stats.before_optimizer_step()
+        opt.step()
+        event = stats.after_optimizer_step()
+        if event:
+            events.append(event["step"])
+        assert not any(m._forward_hooks for m in model.modules())
+    assert events == [3, 6]
+    with pytest.raises(ValueError, match="whole number"):
+        LayerStats(model, d, every=0)
