@@ -9,6 +9,7 @@ from functools import lru_cache
 import streamlit as st
 
 from components import state as S
+from components import stats_panel
 from components.editor import build_payload, editor
 from components.text import md_text
 from designer.design import format_path, parse_path
@@ -78,6 +79,9 @@ def editor_payload(state: S.State) -> dict:
     """The editor's payload for this session: the design's (cached by content) plus the
     session's confirmation and undo state."""
     payload = dict(_payload(S.design_key(state[S.DESIGN]), state.get(S.SELECTED)))
+    events, metric, step = stats_panel.chosen_events(state)
+    if events:
+        payload["rows"], payload["overlay"] = stats_panel.overlay_rows(payload["rows"], events, metric, step)
     payload["ack"] = dict(state.get(S.EDITOR_ACK) or {"client": None, "seq": 0})
     history = state[S.HISTORY]
     payload["history"] = {"can_undo": history.can_undo, "can_redo": history.can_redo}

@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from components import state as S
+from components.stats_panel import render_layer_stats
 from components.text import md_text
 from designer.design import get_at
 from designer.edits import EditError, apply_action, set_input, set_task, unset_param
@@ -149,6 +150,7 @@ def render_inspector() -> None:
     values = spec.values(node)
     for param in spec.params:
         param_widget(path, param, values[param.name], revision)
+    render_layer_stats(path)
     if row is not None:
         for issue in row.errors:
             st.error(md_text(issue.message) + (f"\n\nFix: {md_text(issue.fix)}" if issue.fix else ""))

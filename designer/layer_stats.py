@@ -190,3 +190,61 @@ def layer_warnings(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
                             "fix": "use ReLU-family activations instead of Sigmoid/Tanh stacks, add residual connections "
                                    "or normalisation"})
     return out
+
+
+# --- on the design: one statistic at one step, per design path ---------------------------------------
+
+# name -> (label, drawn on a log scale)
+STATISTICS: dict[str, tuple[str, bool]] = {
+    "act_mean": ("activation mean", False),
+    "act_std": ("activation std", False),
+    "dead_fraction": ("dead fraction", False),
+    "grad_norm": ("gradient norm", True),
+    "update_ratio": ("update / weight", True),
+}
+
+
+def design_path(path: str) -> str:
+    """A stats row's path without its Repeat copy ("layers[2].body[0] copy 3" -> "layers[2].body[0])."""
+    return str(path).split(" copy ")[0]
+
+
+def event_at(events: list[dict[str, Any]], step: int | None = None) -> dict[str, Any] | None:
+    """The last stats event at or before `step` (the last of all without one)."""
+    chosen = None
+    for event in events:
+        if step is None or event["step"] <= step:
+            chosen = event
+    return chosen
+
+
+def overlay(events: list[dict[str, Any]], metric: str, step: int | None = None) -> dict[str, Any] | None:
+    """One statistic on the design: {"metric", "label", "log", "step", "steps", "values": {path: v}, "lo",
+    "hi"}; copies of a Repeat are averaged onto their one path. None without an event."""
+    if metric not in STATISTICS:
+        raise ValueError(f"unknown statistic {metric!r}; one of {', '.join(STATISTICS)}")
+    event = event_at(events, step)
+    if event is None:
+        return None
+    label, log = STATISTICS[metric]
+    sums: dict[str, list[float]] = {}
+    for row in event["layers"]:
+        v = row.get(metric)
+        if v is None or not math.isfinite(v) or (log and v <= 0):
+            continue
+        sums.setdefault(design_path(row["path"]), []).append(float(v))
+    values = {p: sum(vs) / len(vs) for p, vs in sums.items()}
+    lo, hi = (min(values.values()), max(values.values())) if values else (None, None)
+    return {"metric": metric, "label": label, "log": log, "step": event["step"],
+            "steps": [e["step"] for e in events], "values": values, "lo": lo, "hi": hi}
+
+
+def series(events: list[dict[str, Any]], path: str, metric: str) -> list[tuple[int, float]]:
+    """(step, value) of one layer's statistic over the run (copies averaged)."""
+    out = []
+    for event in events:
+        vs = [r.get(metric) for r in event["layers"] if design_path(r["path"]) == path]
+        vs = [float(v) for v in vs if v is not None and math.isfinite(v)]
+        if vs:
+            out.append((event["step"], sum(vs) / len(vs)))
+    return out

@@ -26,6 +26,7 @@ from designer.training import Callback, RunResult
 
 ACTIVE = ("running", "queued")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr")
+STAT_COLUMNS = ("act_mean", "act_std", "grad_norm", "update_ratio", "dead_fraction", "weight_norm")
 EPOCH_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_mae")
 SUMMARY_COLUMNS = ("id", "name", "dataset", "device", "status", "message", "created_at", "finished_at",
                    "duration_s", "val_loss", "val_accuracy", "val_mae", "samples_per_s")
@@ -211,6 +212,7 @@ class RunStore(SqliteStore):
         with self._tx() as db:
             db.execute("DELETE FROM run_steps WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM run_epochs WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM run_stats WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         directory = rows[0]["checkpoint_dir"]
         if directory:
@@ -241,6 +243,32 @@ class RunStore(SqliteStore):
             last = self._query("SELECT MAX(step) AS n FROM run_steps WHERE run_id = ?", (run_id,))
             run["steps"] = last[0]["n"] or 0
         return run
+
+    @retrying
+    def log_stats(self, run_id: int, event: dict[str, Any]) -> None:
+        """Keep one "stats" event of the log (designer.layer_stats): a row per layer at that step."""
+        step = int(event["step"])
+        values = [(run_id, step, str(r["path"]), *(_num(r.get(c)) for c in STAT_COLUMNS))
+                  for r in event.get("layers") or [] if isinstance(r, dict) and "path" in r]
+        if values:
+            with self._tx() as db:
+                db.executemany(f"INSERT OR REPLACE INTO run_stats (run_id, step, path, {', '.join(STAT_COLUMNS)}) "
+                               f"VALUES (?, ?, ?, {', '.join('?' * len(STAT_COLUMNS))})", values)
+
+    def stats(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's "stats" events, in step order: [{"step", "layers": [{"path", ...}]}]."""
+        rows = self._query(f"SELECT step, path, {', '.join(STAT_COLUMNS)} FROM run_stats WHERE run_id = ? "
+                           "ORDER BY step, rowid", (run_id,))
+        events: dict[int, dict[str, Any]] = {}
+        for r in rows:
+            row = dict(r)
+            step = row.pop("step")
+            events.setdefault(step, {"event": "stats", "step": step, "layers": []})["layers"].append(row)
+        return list(events.values())
+
+    def runs_with_stats(self) -> list[int]:
+        """Ids of the runs that recorded per-layer statistics, newest first."""
+        return [int(r["run_id"]) for r in self._query("SELECT DISTINCT run_id FROM run_stats ORDER BY run_id DESC")]
 
     def steps(self, run_id: int) -> list[dict[str, Any]]:
         rows = self._query("SELECT step, epoch, loss, lr FROM run_steps WHERE run_id = ? ORDER BY step", (run_id,))
@@ -333,6 +361,9 @@ class RunRecorder(Callback):
                  val_accuracy: float | None, val_mae: float | None) -> None:
         self.flush()
         self.store.log_epochs(self.run_id, [(epoch, train_loss, val_loss, val_accuracy, val_mae)])
+
+    def on_stats(self, event: dict[str, Any]) -> None:
+        self.store.log_stats(self.run_id, event)
 
     def on_end(self, result: RunResult) -> None:
         self.flush()

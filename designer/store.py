@@ -86,6 +86,18 @@ CREATE TABLE IF NOT EXISTS damaged_rows (
     reason TEXT NOT NULL,
     found_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS run_stats (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    act_mean REAL,
+    act_std REAL,
+    grad_norm REAL,
+    update_ratio REAL,
+    dead_fraction REAL,
+    weight_norm REAL,
+    PRIMARY KEY (run_id, step, path)
+);
 CREATE TABLE IF NOT EXISTS run_epochs (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL,

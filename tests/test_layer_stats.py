@@ -111,3 +111,62 @@ def test_only_sampled_steps_carry_hooks_and_events():
     assert events == [3, 6]
     with pytest.raises(ValueError, match="whole number"):
         LayerStats(model, d, every=0)
+
+
+# --- on the design ------------------------------------------------------------------------------------
+
+EVENTS = [
+    {"event": "stats", "step": 10, "layers": [
+        {"path": "layers[0]", "grad_norm": 1e-3, "weight_norm": 1.0, "act_mean": 0.5, "dead_fraction": None},
+        {"path": "layers[1]", "grad_norm": None, "act_mean": 0.2, "dead_fraction": 0.95},
+        {"path": "layers[2].body[0] copy 1", "grad_norm": 1e-1, "weight_norm": 1.0},
+        {"path": "layers[2].body[0] copy 2", "grad_norm": 3e-1, "weight_norm": 1.0}]},
+    {"event": "stats", "step": 20, "layers": [
+        {"path": "layers[0]", "grad_norm": 2e-3, "weight_norm": 1.0, "act_mean": 0.4},
+        {"path": "layers[1]", "grad_norm": None, "act_mean": 0.3, "dead_fraction": 0.5}]},
+]
+
+
+def test_overlay_averages_copies_and_picks_the_step():
+    from designer.layer_stats import overlay, series
+
+    shown = overlay(EVENTS, "grad_norm", step=15)
+    assert shown["step"] == 10 and shown["steps"] == [10, 20] and shown["log"]
+    assert shown["values"] == {"layers[0]": 1e-3, "layers[2].body[0]": pytest.approx(0.2)}
+    assert (shown["lo"], shown["hi"]) == (1e-3, pytest.approx(0.2))
+    assert overlay(EVENTS, "grad_norm")["step"] == 20  # the last by default
+    assert overlay([], "grad_norm") is None
+    assert series(EVENTS, "layers[1]", "dead_fraction") == [(10, 0.95), (20, 0.5)]
+    with pytest.raises(ValueError, match="unknown statistic"):
+        overlay(EVENTS, "loss")
+
+
+def test_the_cards_get_the_colour_the_value_and_the_warning():
+    from components.stats_panel import STOPS, overlay_rows, stat_colour
+
+    rows = {p: {"errors": [], "params": 1} for p in ("layers[0]", "layers[1]", "layers[2]", "layers[2].body[0]")}
+    out, legend = overlay_rows(rows, EVENTS, "grad_norm", 10)
+    assert rows["layers[0]"] == {"errors": [], "params": 1}  # the given rows are left as they were
+    assert out["layers[0]"]["stat"]["colour"] == STOPS[0] and out["layers[2].body[0]"]["stat"]["colour"] == STOPS[-1]
+    assert out["layers[0]"]["stat"]["text"] == "1.0e-03" and "stat" not in out["layers[1]"]
+    assert legend["label"] == "gradient norm" and legend["step"] == 10 and (legend["lo"], legend["hi"]) == ("1.0e-03", "0.2")
+    dead = out["layers[1]"]["errors"]
+    assert len(dead) == 1 and dead[0]["warning"] and "95%" in dead[0]["message"] and "LeakyReLU" in dead[0]["fix"]
+    assert out["layers[1]"]["errors"] == overlay_rows(rows, EVENTS, "act_mean", 10)[0]["layers[1]"]["errors"]
+    # halfway on a log scale is the middle colour
+    assert stat_colour(1e-2, 1e-4, 1.0, log=True) == STOPS[2]
+
+
+def test_the_run_store_keeps_the_stats_events(tmp_path):
+    from designer.runs import RunStore
+
+    store = RunStore(tmp_path / "db.sqlite")
+    run = store.create({"name": "x", "layers": []}, {}, "shapes", "cpu")
+    for event in EVENTS:
+        store.log_stats(run, event)
+    back = store.stats(run)
+    assert [e["step"] for e in back] == [10, 20]
+    assert back[0]["layers"][1]["dead_fraction"] == 0.95 and back[0]["layers"][2]["path"] == "layers[2].body[0] copy 1"
+    assert store.runs_with_stats() == [run]
+    store.set_status(run, "completed")
+    assert store.delete(run) and store.stats(run) == []

@@ -121,10 +121,10 @@ function boxPrim(st, out, box, x, y) {
       g.append(
         s("title", { text: [title, texts.sub, row ? `${(Number(row.params) || 0).toLocaleString("en-US")} params` : "checking…",
           row?.errors?.length ? `⚠ ${row.errors[0].message}` : ""].filter(Boolean).join("\n") }),
-        s("rect", { class: "nw-d-box", width: NODE_W, height: NODE_H, rx: 7, fill: fam.fill || "#f1f5f9", stroke: fam.accent || "#64748b" }),
+        s("rect", { class: "nw-d-box", width: NODE_W, height: NODE_H, rx: 7, fill: row?.stat?.tint || fam.fill || "#f1f5f9", stroke: fam.accent || "#64748b" }),
         s("rect", { class: "nw-d-accent", width: 4, height: NODE_H - 10, x: 4, y: 5, rx: 2, fill: fam.accent || "#64748b" }),
         s("text", { x: 14, y: 16, class: "nw-d-title", text: truncate(title, 22) }),
-        s("text", { x: NODE_W - 8, y: 16, class: "nw-d-params", "text-anchor": "end", text: params }),
+        s("text", { x: NODE_W - 8, y: 16, class: "nw-d-params", "text-anchor": "end", text: row?.stat ? row.stat.text : params }),
         s("text", { x: 14, y: 31, class: "nw-d-sub", text: truncate(sub, 28) }),
       );
       if (collapsed) {
@@ -274,8 +274,26 @@ function fitScale(st, layout) {
   return Math.min((w - 32) / layout.width, (hgt - 32) / layout.height, 1.25);
 }
 
+/** The legend of the statistic the design is coloured by (hidden when none). */
+function renderLegend(st) {
+  const el = st.root.querySelector(".nw-legend");
+  const o = st.data.overlay;
+  if (!el) return;
+  el.hidden = !o;
+  if (!o) return el.replaceChildren();
+  const bar = h("span", { class: "nw-legend-bar" });
+  bar.style.background = `linear-gradient(to right, ${o.stops.join(", ")})`;
+  el.replaceChildren(
+    h("span", { class: "nw-legend-label", text: `${o.label}${o.log ? " (log)" : ""} · step ${o.step}` }),
+    h("span", { class: "nw-legend-lo", "data-testid": "nw-legend-lo", text: o.lo }),
+    bar,
+    h("span", { class: "nw-legend-hi", "data-testid": "nw-legend-hi", text: o.hi }),
+  );
+}
+
 function renderDrawing(st) {
   const d = st.draw;
+  renderLegend(st);
   // A design opened (a template, a saved one): if, fitted, its boxes would be too small to
   // read, it opens with its blocks collapsed; the user expands what they want.
   const opened = String(st.view?.name ?? "");

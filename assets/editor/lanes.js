@@ -171,7 +171,16 @@ function metaBlock(row, status, pending) {
     { class: "nw-card-meta" },
     h("span", { class: "nw-shape", "data-testid": "nw-shape", title: `Output shape (batch excluded): ${shape}`, text: shape }),
     h("span", { class: "nw-params", "data-testid": "nw-params", title: `${params.toLocaleString("en-US")} parameters`, text: pending ? "" : formatCount(params) }),
+    row.stat && !pending ? statBadge(row.stat) : null,
   );
+}
+
+/** The training statistic the design is coloured by, on a card (the legend names it). */
+function statBadge(stat) {
+  const badge = h("span", { class: "nw-stat", "data-testid": "nw-stat", title: `training statistic: ${stat.text}`, text: stat.text });
+  badge.style.background = stat.colour;
+  badge.style.color = stat.ink;
+  return badge;
 }
 
 /** The card's title and sub-label, from the server's label (the LayerSpec's label_fn). */
@@ -224,6 +233,10 @@ function buildCard(st, node, path) {
     draggable: "true",
   });
   if (fam.accent) card.style.setProperty("--fam", fam.accent);
+  if (row.stat && !pending) {
+    card.classList.add("nw-has-stat");
+    card.style.setProperty("--nw-stat", row.stat.tint);
+  }
 
   const head = h(
     "div",

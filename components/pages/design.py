@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from components import stats_panel
 from components.designs import autosave
 from components.editor_panel import render_editor, render_errors, render_layer_buttons
 from components.inspector import render_input_settings, render_inspector
@@ -27,6 +28,8 @@ def workspace() -> None:
             render_input_settings()
         with st.expander("Edit with buttons", expanded=False):
             render_layer_buttons()
+        with st.expander("Training statistics", expanded=bool(st.session_state.get(stats_panel.RUN))):
+            stats_panel.render_stats_controls()
     autosave(st.session_state)
 
 
