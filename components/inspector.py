@@ -26,14 +26,18 @@ def parse_text(param: ParamSpec, text: str) -> Any:
     if param.kind == "size" and raw in param.strings:
         return raw
     if param.kind in ("size", "ints"):
-        parts = [p for p in raw.replace("×", ",").replace("x", ",").replace(" ", ",").split(",") if p]
+        listed = raw.startswith("[") or raw.rstrip("]").endswith(",")  # "[20]" or "20,": a one-entry list
+        body = raw.strip("[]")
+        parts = [p for p in body.replace("×", ",").replace("x", ",").replace(" ", ",").split(",") if p]
+        empty = ("none", "null", "-", "_")  # an entry kept as it is (AdaptiveAvgPool2d [none, 7])
         try:
-            numbers = [int(p) for p in parts]
+            numbers = [None if param.null_items and p.lower() in empty else int(p) for p in parts]
         except ValueError:
-            raise EditError(f"{param.name}: type whole numbers separated by commas, got {text!r}") from None
+            words = " or none for an entry kept as it is" if param.null_items else ""
+            raise EditError(f"{param.name}: type whole numbers separated by commas{words}, got {text!r}") from None
         if not numbers:
             raise EditError(f"{param.name}: give a value")
-        if param.kind == "size" and len(numbers) == 1:
+        if param.kind == "size" and len(numbers) == 1 and not (listed and 1 in param.lengths) and numbers[0] is not None:
             return numbers[0]
         return numbers
     if param.kind == "float":
@@ -53,7 +57,8 @@ def value_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
+        text = ", ".join("none" if v is None else str(v) for v in value)
+        return f"[{text}]" if len(value) == 1 else text
     return str(value)
 
 
@@ -93,6 +98,38 @@ def _on_name(path: str, widget_key: str) -> None:
 
 def _reset(path: str, key: str) -> None:
     S.set_design(st.session_state, unset_param(st.session_state[S.DESIGN], path, key))
+
+
+def tie_choices(analysis, path: str) -> list[str]:
+    """The Embeddings placed before `path`: what a layer may tie its weight to."""
+    out = []
+    for row in analysis.rows:  # in design order
+        if row.path == path:
+            break
+        if row.type == "Embedding":
+            out.append(row.path)
+    return out
+
+
+def tie_widget(path: str, param: ParamSpec, value: Any, revision: int, analysis) -> None:
+    """A layer's weight tying: none, or one of the Embeddings before it (a typed path is kept if it is another)."""
+    key = f"insp:{revision}:{path}:{param.name}"
+    options = [OWN_WEIGHT, *tie_choices(analysis, path)]
+    if value is not None and value not in options:
+        options.append(value)
+    st.selectbox(param.name, options, index=options.index(value if value is not None else OWN_WEIGHT), key=key,
+                 help=f"{param.help} Only Embeddings before this layer can be chosen.",
+                 on_change=_on_tie, args=(path, param.name, key))
+
+
+OWN_WEIGHT = "none (own weight)"
+
+
+def _on_tie(path: str, key: str, widget_key: str) -> None:
+    if not S.is_current_widget(st.session_state, widget_key):
+        return
+    chosen = st.session_state[widget_key]
+    _apply(path, key, None if chosen == OWN_WEIGHT else chosen)
 
 
 def param_widget(path: str, param: ParamSpec, value: Any, revision: int) -> None:
@@ -149,6 +186,11 @@ def render_inspector() -> None:
                   help="Free text shown in the UI; the exported code derives a safe attribute name from it.")
     values = spec.values(node)
     for param in spec.params:
+        if not param.applies(values):
+            continue  # e.g. Parallel's dim, which only a concat uses
+        if param.name == spec.tie:
+            tie_widget(path, param, values[param.name], revision, analysis)
+            continue
         param_widget(path, param, values[param.name], revision)
     render_layer_stats(path)
     if row is not None:

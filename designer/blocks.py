@@ -33,7 +33,8 @@ register(LayerSpec(
     params=(
         P("merge", "choice", "concat", "How branch outputs combine (mul: elementwise with broadcasting, for gating).",
           choices=("concat", "add", "mul"), key=True),
-        P("dim", "int", 1, "Concatenation dimension of the whole tensor (batch is 0); mul and add ignore it.", min=-8, max=8),
+        P("dim", "int", 1, "Concatenation dimension of the whole tensor (batch is 0); mul and add ignore it.", min=-8, max=8,
+          shown_when=("merge", ("concat",))),
     ),
     children=("branches",), input_dtype="any", palette={"branches": [[], []]},
     label_fn=lambda v: v["merge"],

@@ -60,6 +60,11 @@ class ParamSpec:
     extra: dict = field(default_factory=dict)
     lengths: tuple[int, ...] = ()  # for size: other list lengths accepted ([20] for a 1-D Upsample)
     null_items: bool = False  # for size: entries may be null (AdaptiveAvgPool2d [None, 7]: keep that size)
+    shown_when: tuple = ()  # (other parameter, its values) where this one matters: forms hide it otherwise
+
+    def applies(self, values: dict) -> bool:
+        """Whether this parameter matters given the node's other values (forms show only those)."""
+        return not self.shown_when or values.get(self.shown_when[0]) in self.shown_when[1]
 
     def to_dict(self) -> dict:
         """The catalogue row of this parameter (`layers --json`)."""
@@ -76,6 +81,8 @@ class ParamSpec:
             row["lengths"] = list(self.lengths)
         if self.null_items:
             row["null_items"] = True
+        if self.shown_when:
+            row["shown_when"] = {self.shown_when[0]: list(self.shown_when[1])}
         if self.strings:
             row["strings"] = list(self.strings)
         if self.nullable:

@@ -180,3 +180,45 @@ def test_a_message_does_not_move_the_user_off_their_page():
     at.run()
     assert any(b.key == "train_start" for b in at.button)  # still the Train page
     assert not any("refused" in e.value for e in at.error)  # shown once
+
+
+def test_tie_weights_offers_the_embeddings_before_the_layer():
+    at = _app(load_template("gpt_decoder"))
+    at.session_state[S.SELECTED] = "layers[4]"  # the LM head, tied to layers[0]
+    at.run()
+    rev = at.session_state[S.REVISION]
+    tie = next(w for w in at.selectbox if w.key == f"insp:{rev}:layers[4]:tie_weights")
+    assert tie.options == ["none (own weight)", "layers[0]"] and tie.value == "layers[0]"
+    tie.set_value("none (own weight)").run()
+    assert "tie_weights" not in _design(at)["layers"][4] or _design(at)["layers"][4]["tie_weights"] is None
+    assert S.analysis_of(_design(at)).valid
+
+
+@pytest.mark.parametrize("merge, shows_dim", [("concat", True), ("add", False), ("mul", False)])
+def test_parallel_shows_dim_only_for_concat(merge, shows_dim):
+    design = load_template("inception")
+    path = next(f"layers[{i}]" for i, n in enumerate(design["layers"]) if n["type"] == "Parallel")
+    at = _app(design)
+    S.do_action(at.session_state, {"op": "set", "path": path, "key": "merge", "value": merge})
+    at.session_state[S.SELECTED] = path
+    at.run()
+    rev = at.session_state[S.REVISION]
+    keys = {w.key for w in [*at.number_input, *at.selectbox]}
+    assert f"insp:{rev}:{path}:merge" in keys
+    assert (f"insp:{rev}:{path}:dim" in keys) == shows_dim
+
+
+@pytest.mark.parametrize("type_, param, text, value", [
+    ("Upsample", "size", "[20]", [20]),  # a one-entry list (1-D Upsample)
+    ("Upsample", "size", "20,", [20]),
+    ("Upsample", "size", "20", 20),
+    ("AdaptiveAvgPool2d", "output_size", "none, 7", [None, 7]),  # keep the height, pool the width to 7
+    ("AdaptiveAvgPool2d", "output_size", "7", 7),
+])
+def test_size_fields_take_one_entry_lists_and_kept_entries(type_, param, text, value):
+    from components.inspector import parse_text, value_text
+    from designer.registry import get_spec
+
+    spec = next(p for p in get_spec(type_).params if p.name == param)
+    assert parse_text(spec, text) == value
+    assert parse_text(spec, value_text(value)) == value  # what the field shows reads back the same
