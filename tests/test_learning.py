@@ -54,3 +54,19 @@ def test_wavenet_forecasts_signals_better_than_the_mean():
                      TrainConfig(device="cpu", seed=0, epochs=3, batch_size=64, lr=3e-3)).run()
     assert result.status == "completed", result.message
     assert result.val_loss < 0.7 * baseline, (result.val_loss, baseline)
+
+
+def test_mobilenetv2_learns_shapes_rgb_above_chance():
+    """The inverted-residual stack at CIFAR size, on half of shapes-rgb for two epochs (the whole set
+    takes minutes on 2 cores). Measured: 0.27 validation accuracy against 0.10 by chance."""
+    import dataclasses
+
+    torch.set_num_threads(1)
+    data = load_dataset("shapes-rgb", seed=0)
+    half = dataclasses.replace(data, x_train=data.x_train[:3000], y_train=data.y_train[:3000],
+                               x_val=data.x_val[:500], y_val=data.y_val[:500])
+    design = load_template("mobilenetv2_cifar")
+    result = Trainer(lambda: build_model(design), half,
+                     TrainConfig(device="cpu", seed=0, epochs=2, batch_size=64, lr=1e-2)).run()
+    assert result.status == "completed", result.message
+    assert result.val_accuracy >= 0.18, result.val_accuracy
