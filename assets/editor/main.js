@@ -97,7 +97,7 @@ function act(st, action) {
   }
   // Send first: the server works on it while the browser draws the optimistic view.
   flush(st);
-  if (LOCAL_OPS.has(action.op)) render(st);
+  if (LOCAL_OPS.has(action.op)) setTimeout(() => render(st), 0); // after the trigger is on its way
 }
 
 function flush(st) {
