@@ -44,32 +44,34 @@ def _first_tensor(out: Any) -> torch.Tensor | None:
     return None
 
 
-def layer_modules(design: dict, model: nn.Module) -> list[tuple[str, str, nn.Module]]:
-    """(path, family, module) of every layer (not block) of a model built from `design`, in design
-    order. A layer inside a Repeat appears once per copy, its path followed by " copy k"."""
+def layer_table(design: dict) -> list[tuple[str, str, str]]:
+    """(path, family, dotted module name in the built model) of every layer (not block) of a design, in
+    design order. A layer inside a Repeat appears once per copy, its path followed by " copy k"."""
     from designer.analysis import analyze
-    from designer.build import _module_at, attribute_names, placed
+    from designer.build import attribute_names, placed
 
     analysis = analyze(design)
     if analysis.tree is None:
         return []
     names = attribute_names(analysis.tree)
-    seen: dict[str, int] = {}
-    out = []
-    for inst, steps in placed(analysis.tree, names):
-        if inst.spec.is_block:
-            continue
-        seen[inst.path] = seen.get(inst.path, 0) + 1
-        out.append((inst.path, inst.spec.family, _module_at(model, steps)))
-    counts = dict(seen)
+    rows = [(inst.path, inst.spec.family, ".".join(str(s) for s in steps))
+            for inst, steps in placed(analysis.tree, names) if not inst.spec.is_block]
+    counts: dict[str, int] = {}
+    for path, _, _ in rows:
+        counts[path] = counts.get(path, 0) + 1
     numbered: dict[str, int] = {}
-    rows = []
-    for path, family, module in out:
+    out = []
+    for path, family, dotted in rows:
         if counts[path] > 1:
             numbered[path] = numbered.get(path, 0) + 1
             path = f"{path} copy {numbered[path]}"
-        rows.append((path, family, module))
-    return rows
+        out.append((path, family, dotted))
+    return out
+
+
+def layer_modules(design: dict, model: nn.Module) -> list[tuple[str, str, nn.Module]]:
+    """(path, family, module) of every layer of a model built from `design` (see layer_table)."""
+    return [(path, family, model.get_submodule(dotted)) for path, family, dotted in layer_table(design)]
 
 
 @dataclass
@@ -86,12 +88,15 @@ class _Layer:
 class LayerStats:
     """Samples every `every`-th step; see the module's docstring for the calls."""
 
-    def __init__(self, model: nn.Module, design: dict, every: int) -> None:
-        if not isinstance(every, int) or every < 1:
+    def __init__(self, model: nn.Module, design: dict | None, every: int,
+                 layers: list[tuple[str, str, nn.Module]] | None = None) -> None:
+        """`layers` ((path, family, module) in design order) defaults to those of `design` built as
+        `model`; the exported train.py passes its own table, as it cannot analyse a design."""
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"stats every must be a whole number of steps ≥ 1, got {every!r}")
         self.every = every
-        self.layers = [_Layer(p, f, m, [q for q in m.parameters() if q.requires_grad])
-                       for p, f, m in layer_modules(design, model)]
+        chosen = layers if layers is not None else layer_modules(design or {}, model)
+        self.layers = [_Layer(p, f, m, [q for q in m.parameters() if q.requires_grad]) for p, f, m in chosen]
         self._hooks: list[Any] = []
         self._step: int | None = None
 
