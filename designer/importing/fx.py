@@ -218,7 +218,7 @@ class _Converter:
 
     def sequential(self, seq, qualname: str) -> dict:
         kids = list(seq.children())
-        if len(kids) >= 2 and all(_is_sequential(k) for k in kids):
+        if kids and all(_is_sequential(k) for k in kids):  # equal copies: a Repeat (see mapping.canonical)
             copies = [self.children(k, f"{qualname}.{i}") for i, k in enumerate(kids)]
             shapes = [without_names(c) for c in copies]
             if all(s == shapes[0] for s in shapes):

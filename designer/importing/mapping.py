@@ -302,6 +302,7 @@ def _fillers(nodes: list) -> list:
     out = []
     for node in nodes:
         if node.get("type") == "Repeat" and COPIES in node:
+            out.append(None)
             for copy_fillers in node[COPIES]:
                 out.extend(copy_fillers)
             continue
@@ -374,7 +375,8 @@ def finish(name: str, shape: list[int], dtype: str, nodes: list, source_params: 
 
 def canonical(design: dict[str, Any]) -> str:
     """A design as canonical JSON, names aside: defaults left out, sizes of equal entries as one number,
-    a pool's stride equal to its kernel as null, empty shortcuts dropped."""
+    a pool's stride equal to its kernel as null, empty shortcuts dropped, and a Sequential of equal
+    Sequentials written as the Repeat it builds the same modules as."""
     from designer.registry import get_spec
 
     def node(n):
@@ -386,6 +388,10 @@ def canonical(design: dict[str, Any]) -> str:
         for key in ("layers", "body"):
             if key in n:
                 out[key] = [node(c) for c in n[key]]
+        # A Sequential of equal Sequentials is a Repeat: both build the same modules (nn.Sequential of copies).
+        kids = out.get("layers") if n["type"] == "Sequential" else None
+        if kids and all(k["type"] == "Sequential" and k == kids[0] for k in kids):
+            out = {"type": "Repeat", "times": len(kids), "body": kids[0]["layers"]}
         if n.get("shortcut"):
             out["shortcut"] = [node(c) for c in n["shortcut"]]
         if "branches" in n:

@@ -1,0 +1,393 @@
+"""Import (issue 13): PyTorch classes and ONNX files become designs.
+
+Round trips: every template and generated designs go export -> import model.py:Model and come back equal
+(canonical JSON, names aside); hand-written models (nanoGPT-style, a torchvision-style ResNet, an LSTM
+classifier, an Inception block, an SE block) import with their exact parameter count and, with the
+imported weights, the same outputs; what cannot be mapped is named, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, assume, given, settings
+
+from designer.analysis import analyze
+from designer.build import build_model
+from designer.codegen import write_export
+from designer.importing import SourceError, canonical, import_model
+from designer.importing.fx import import_torch_model, load_class
+from designer.templates import list_templates, load_template
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = [t["id"] for t in list_templates()]
+
+MODELS = '''
+import math
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        out = self.relu(out)
+        return out
+
+
+class ResNet(nn.Module):
+    def __init__(self, layers=(2, 2), num_classes=10):
+        super().__init__()
+        self.inplanes = 16
+        self.conv1 = nn.Conv2d(3, 16, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = self._make_layer(16, layers[0])
+        self.layer2 = self._make_layer(32, layers[1], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(32, num_classes)
+
+    def _make_layer(self, planes, blocks, stride=1):
+        downsample = None
+        if stride != 1 or self.inplanes != planes:
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes
+        for _ in range(1, blocks):
+            layers.append(BasicBlock(self.inplanes, planes))
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = self.bn1(x)
+        x = self.relu(x)
+        x = self.maxpool(x)
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.fc(x)
+
+
+class LSTMClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 32, num_layers=2, batch_first=True)
+        self.head = nn.Linear(32, 5)
+
+    def forward(self, x):
+        _, (h, _) = self.lstm(x)
+        return self.head(h[-1])
+
+
+class Inception(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.b1 = nn.Conv2d(16, 8, 1)
+        self.b2 = nn.Sequential(nn.Conv2d(16, 8, 1), nn.ReLU(), nn.Conv2d(8, 12, 3, padding=1))
+        self.b3 = nn.Sequential(nn.Conv2d(16, 4, 1), nn.ReLU(), nn.Conv2d(4, 6, 5, padding=2))
+        self.b4 = nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(16, 6, 1))
+        self.head = nn.Linear(32, 3)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        x = torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x)], 1)
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.head(x)
+
+
+class SE(nn.Module):
+    def __init__(self, c=16, r=4):
+        super().__init__()
+        self.avg = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Sequential(nn.Linear(c, c // r, bias=False), nn.ReLU(inplace=True), nn.Linear(c // r, c, bias=False),
+                                nn.Sigmoid())
+
+    def forward(self, x):
+        b, c, _, _ = x.size()
+        y = self.avg(x).view(b, c)
+        y = self.fc(y).view(b, c, 1, 1)
+        return x * y.expand_as(x)
+
+
+class SENet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.se = SE()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x):
+        x = self.se(torch.relu(self.conv(x)))
+        return self.fc(self.pool(x).flatten(1))
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, n_embd, n_head, dropout=0.0):
+        super().__init__()
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.attn_dropout = dropout
+        self.resid_dropout = nn.Dropout(dropout)
+        self.n_head, self.n_embd = n_head, n_embd
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_dropout if self.training else 0, is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, n_embd):
+        super().__init__()
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * n_embd, n_embd)
+        self.dropout = nn.Dropout(0.0)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, n_embd, n_head):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head)
+        self.ln_2 = nn.LayerNorm(n_embd)
+        self.mlp = MLP(n_embd)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32):
+        super().__init__()
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(vocab_size, n_embd),
+            wpe=nn.Embedding(block_size, n_embd),
+            drop=nn.Dropout(0.0),
+            h=nn.ModuleList([Block(n_embd, n_head) for _ in range(n_layer)]),
+            ln_f=nn.LayerNorm(n_embd),
+        ))
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight
+
+    def forward(self, idx):
+        b, t = idx.size()
+        pos = torch.arange(0, t, dtype=torch.long, device=idx.device)
+        tok_emb = self.transformer.wte(idx)
+        pos_emb = self.transformer.wpe(pos)
+        x = self.transformer.drop(tok_emb + pos_emb)
+        for block in self.transformer.h:
+            x = block(x)
+        x = self.transformer.ln_f(x)
+        return self.lm_head(x)
+
+
+class Branchy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.fc(x)
+        return x
+
+
+class Custom(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.special.erfcx(self.fc(x))
+'''
+
+
+@pytest.fixture(scope="module")
+def models_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("hand") / "models.py"
+    path.write_text(MODELS, encoding="utf-8")
+    return path
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "designer", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _same_outputs(model, result, shape, dtype="float32") -> None:
+    """The design's model with the imported weights computes what the source computes."""
+    model.eval()
+    built = build_model(result.design)
+    built.load_state_dict(result.weights)
+    built.eval()
+    gen = torch.Generator().manual_seed(1)
+    if dtype == "int64":
+        x = torch.randint(0, 8, (2, *shape), generator=gen)
+    else:
+        x = torch.randn((2, *shape), generator=gen)
+    with torch.no_grad():
+        torch.testing.assert_close(built(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+# --- round trips through model.py -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("template_id", TEMPLATES)
+def test_every_template_round_trips_through_model_py(tmp_path, template_id):
+    design = load_template(template_id)
+    write_export(design, tmp_path)
+    model = load_class(f"{tmp_path}/model.py:Model")()
+    result = import_torch_model(model, design["input"]["shape"], design["input"].get("dtype", "float32"))
+    assert result.ok, result.problems
+    assert canonical(result.design) == canonical(design)
+    assert analyze(result.design).params == sum(p.numel() for p in model.parameters())
+    _same_outputs(model, result, design["input"]["shape"], design["input"].get("dtype", "float32"))
+
+
+def test_cli_import_writes_the_design_and_its_weights_beside_it(tmp_path):
+    design = load_template("resnet_small")
+    write_export(design, tmp_path / "export")
+    out = tmp_path / "resnet.json"
+    done = _run_cli("import", f"{tmp_path}/export/model.py:Model", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert canonical(json.loads(out.read_text())) == canonical(design)
+    from safetensors.torch import load_file
+
+    weights = load_file(str(tmp_path / "resnet.safetensors"))
+    model = build_model(json.loads(out.read_text()))
+    model.load_state_dict(weights)  # the keys and shapes of the design's own model
+    done = _run_cli("import", f"{tmp_path}/export/model.py:Model")
+    assert done.returncode == 0 and json.loads(done.stdout)["format"] == "netwright.design"
+
+
+def test_cli_unreadable_sources_exit_2(tmp_path):
+    for args in (["nothere.py:Model"], [f"{tmp_path}/x.onnx"], ["model.py"]):
+        done = _run_cli("import", *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "Traceback" not in done.stderr and done.stderr.startswith("error:")
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    done = _run_cli("import", f"{broken}:Model")
+    assert done.returncode == 2 and "boom" in done.stderr
+
+
+# --- generated designs --------------------------------------------------------------------------------------------
+
+
+def _small(design) -> bool:
+    analysis = analyze(design)
+    return analysis.valid and bool(design["layers"]) and analysis.params < 100_000 and analysis.flops < 5_000_000
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                 HealthCheck.filter_too_much])
+@given(design=__import__("test_properties").grown_designs())
+def test_generated_designs_round_trip(tmp_path_factory, design):
+    assume(_small(design))
+    folder = tmp_path_factory.mktemp("gen")
+    write_export(design, folder)
+    result = import_model(f"{folder}/model.py:Model")
+    assert result.ok, result.problems
+    assert canonical(result.design) == canonical(design)
+
+
+# --- hand-written models --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, shape, dtype, expect", [
+    ("ResNet", [3, 32, 32], "float32", {"Residual": 4, "Conv2d": 1 + 4 * 2 + 1}),
+    ("LSTMClassifier", [12, 4], "float32", {"LSTM": 1}),
+    ("Inception", [3, 16, 16], "float32", {"Parallel": 1}),
+    ("SENet", [3, 16, 16], "float32", {"Parallel": 1}),
+    ("GPT", [16], "int64", {"Attention": 1, "Repeat": 1, "PositionalEncoding": 1}),
+])
+def test_hand_written_models_import_exactly(models_file, name, shape, dtype, expect):
+    model = load_class(f"{models_file}:{name}")()
+    result = import_torch_model(model, shape, dtype, name)
+    assert result.ok, result.problems
+    assert analyze(result.design).params == sum(p.numel() for p in model.parameters())
+    text = json.dumps(result.design)
+    for type_name, count in expect.items():
+        assert text.count(f'"type": "{type_name}"') == count, (type_name, text)
+    _same_outputs(model, result, shape, dtype)
+
+
+def test_hand_written_parts_keep_their_meaning(models_file):
+    lstm = import_torch_model(load_class(f"{models_file}:LSTMClassifier")(), [12, 4], "float32").design
+    assert lstm["layers"][0] == {"type": "LSTM", "name": "lstm", "hidden_size": 32, "num_layers": 2,
+                                 "return_sequences": False}
+    se = import_torch_model(load_class(f"{models_file}:SENet")(), [3, 16, 16], "float32").design
+    gate = se["layers"][2]
+    assert gate["merge"] == "mul" and gate["branches"][0] == []
+    gpt = import_torch_model(load_class(f"{models_file}:GPT")(), [16], "int64").design
+    assert gpt["layers"][-1]["tie_weights"] == "layers[0]"  # lm_head shares wte's weight
+    assert gpt["layers"][3]["times"] == 2  # the two transformer blocks of the ModuleList
+
+
+@pytest.mark.parametrize("name, words", [
+    ("Branchy", ["model", "control flow"]),
+    ("Custom", ["special_erfcx", "no layer"]),
+])
+def test_unsupported_constructs_are_named_and_nothing_is_written(models_file, tmp_path, name, words):
+    out = tmp_path / "out.json"
+    done = _run_cli("import", f"{models_file}:{name}", "--input-shape", "4", "--out", str(out))
+    assert done.returncode == 1, done.stderr
+    for word in words:
+        assert word in done.stderr
+    assert not out.exists() and not out.with_suffix(".safetensors").exists()
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unknown_module_is_named_by_its_path():
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Bilinear(4, 4, 2)))
+    result = import_torch_model(model, [4], "float32")
+    assert not result.ok and result.design is None
+    assert any("1.0" in p.where and "Softsign" in p.what for p in result.problems)
+
+
+def test_missing_input_shape_is_asked_for(models_file):
+    with pytest.raises(SourceError, match="--input-shape"):
+        import_model(f"{models_file}:ResNet")
