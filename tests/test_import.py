@@ -382,7 +382,7 @@ def test_unsupported_constructs_are_named_and_nothing_is_written(models_file, tm
 def test_an_unknown_module_is_named_by_its_path():
     from torch import nn
 
-    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Bilinear(4, 4, 2)))
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.Softsign()))
     result = import_torch_model(model, [4], "float32")
     assert not result.ok and result.design is None
     assert any("1.0" in p.where and "Softsign" in p.what for p in result.problems)
