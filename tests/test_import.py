@@ -391,3 +391,103 @@ def test_an_unknown_module_is_named_by_its_path():
 def test_missing_input_shape_is_asked_for(models_file):
     with pytest.raises(SourceError, match="--input-shape"):
         import_model(f"{models_file}:ResNet")
+
+
+# --- ONNX -----------------------------------------------------------------------------------------------------------
+
+onnx = pytest.importorskip("onnx")
+# Templates whose ONNX graphs the importer maps; the transformers' attention arrives as MatMul/Softmax
+# arithmetic (named in the report, exit 1), and Llama's RMSNorm has no ONNX export in torch's TorchScript exporter.
+ONNX_TEMPLATES = [t for t in TEMPLATES if t not in ("transformer_classifier", "gpt_decoder", "vit_small", "llama_decoder")]
+
+
+def _to_onnx(design, path: Path, fold: bool = False) -> Path:
+    """The design's model as ONNX, with a dynamic batch. Without folding, BatchNorm stays a node (folded,
+    it disappears into the Conv before it, and with it the BatchNorm's parameters)."""
+    import warnings
+
+    model = build_model(design).eval()
+    dtype = torch.int64 if design["input"].get("dtype") == "int64" else torch.float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros((1, *design["input"]["shape"]), dtype=dtype),), str(path), dynamo=False,
+                          do_constant_folding=fold, input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    return path
+
+
+@pytest.mark.parametrize("template_id", ONNX_TEMPLATES)
+def test_templates_through_onnx_keep_parameters_and_output_shape(tmp_path, template_id):
+    design = load_template(template_id)
+    path = _to_onnx(design, tmp_path / "model.onnx")
+    result = import_model(str(path))  # the shape and dtype are read from the file
+    assert result.ok, result.problems
+    before, after = analyze(design), analyze(result.design)
+    assert after.params == before.params
+    assert after.output_shape == before.output_shape
+    assert result.weights is not None  # and the importer checked the outputs against onnx's reference evaluator
+
+
+def test_the_apps_onnx_export_imports(tmp_path):
+    from designer.training import export_onnx
+
+    design = load_template("lenet5")
+    path = export_onnx(build_model(design), design["input"]["shape"], "float32", tmp_path / "lenet.onnx")
+    result = import_model(str(path))
+    assert result.ok and canonical(result.design) == canonical(design)
+
+
+def test_onnx_attention_graphs_are_named_node_by_node(tmp_path):
+    path = _to_onnx(load_template("transformer_classifier"), tmp_path / "t.onnx")
+    result = import_model(str(path))
+    assert not result.ok and result.design is None
+    text = "\n".join(str(p) for p in result.problems)
+    assert "/stack/stack.0/stack.0.0/" in text and "(MatMul)" in text
+
+
+def test_cli_imports_onnx_with_its_weights(tmp_path):
+    design = load_template("resnet_small")
+    path = _to_onnx(design, tmp_path / "resnet.onnx")
+    out = tmp_path / "net.json"
+    done = _run_cli("import", str(path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    from safetensors.torch import load_file
+
+    imported = json.loads(out.read_text())
+    model = build_model(imported)
+    model.load_state_dict(load_file(str(tmp_path / "net.safetensors")))
+    model.eval()
+    import onnx.reference
+
+    x = torch.randn(2, 3, 32, 32)
+    want = onnx.reference.ReferenceEvaluator(str(path)).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), torch.from_numpy(want), rtol=1e-3, atol=1e-4)
+
+
+def test_unreadable_onnx_files_are_clear(tmp_path):
+    from designer.importing.onnx_import import OnnxSourceError, import_onnx_bytes
+
+    for data, words in ((b"", "empty"), (b"\x00\xffnot a protobuf" * 10, "not an ONNX model"),
+                        (b"x" * (64 * 1024 * 1024 + 1), "at most")):
+        with pytest.raises(OnnxSourceError, match=words):
+            import_onnx_bytes(data)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"garbage")
+    done = _run_cli("import", str(bad))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_an_unknown_onnx_op_is_named_and_nothing_is_written(tmp_path):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["a"], name="first"), helper.make_node("Erf", ["a"], ["y"], name="odd")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])])
+    path = tmp_path / "erf.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    out = tmp_path / "erf.json"
+    done = _run_cli("import", str(path), "--out", str(out))
+    assert done.returncode == 1 and "odd (Erf)" in done.stderr
+    assert not out.exists()

@@ -1,0 +1,727 @@
+"""ONNX -> design: the ONNX graph is rewritten as a torch.fx graph of catalogue modules and torch functions
+(Conv -> nn.Conv2d with the file's weights, Relu -> torch.relu, Add -> +, Concat -> torch.cat, ...), and
+that graph goes through the same mapping as PyTorch code (designer.importing.fx): one mapping, two front ends.
+
+A file is data: it is parsed, never executed as code. Shape-only subgraphs (Shape, Gather, Concat of sizes,
+as exporters write them for Reshape targets) are read from one run of onnx's reference evaluator on a small
+example, whose values give every tensor's shape.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from designer.importing.mapping import ImportResult, Problem
+
+MAX_ONNX_BYTES = 64 * 1024 * 1024  # an uploaded or read .onnx file may be at most this (weights included)
+BATCH = 3
+
+
+class OnnxSourceError(Exception):
+    """Not a readable ONNX file (too large, not ONNX, weights kept in external files, no fixed input shape)."""
+
+
+def read_onnx_bytes(path: Path) -> bytes:
+    from designer.design import read_limited
+    from designer.errors import DesignFileError
+
+    try:
+        return read_limited(Path(path), MAX_ONNX_BYTES, "an ONNX file")
+    except DesignFileError as exc:
+        raise OnnxSourceError(str(exc)) from None
+
+
+def parse_onnx(data: bytes):
+    """The ONNX ModelProto of a file's bytes; raises OnnxSourceError with the reason."""
+    try:
+        import onnx
+    except ImportError:  # pragma: no cover - onnx is in requirements.txt
+        raise OnnxSourceError("reading ONNX needs the onnx package (pip install onnx)") from None
+    if len(data) > MAX_ONNX_BYTES:
+        raise OnnxSourceError(f"the file is {len(data):,} bytes; an ONNX file may be at most {MAX_ONNX_BYTES:,}")
+    if not data:
+        raise OnnxSourceError("the file is empty; give an ONNX model (.onnx)")
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise OnnxSourceError(f"not an ONNX model ({type(exc).__name__}: {str(exc)[:120]})") from None
+    graph = model.graph
+    if not graph.node:
+        raise OnnxSourceError("not an ONNX model: the file holds no graph nodes")
+    for tensor in graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            raise OnnxSourceError("the file keeps its weights in external data files; save the model with its weights "
+                                  "inside (onnx.save(model, path, save_as_external_data=False))")
+    return model
+
+
+def import_onnx_file(path: Path, input_shape: list[int] | None = None, dtype: str | None = None) -> ImportResult:
+    return import_onnx_bytes(read_onnx_bytes(path), input_shape, dtype, name=Path(path).stem)
+
+
+def import_onnx_bytes(data: bytes, input_shape: list[int] | None = None, dtype: str | None = None,
+                      name: str = "Imported") -> ImportResult:
+    """The design of an ONNX file's bytes, with its weights; problems name each unmapped node and op."""
+    model = parse_onnx(data)
+    return import_onnx_model(model, input_shape, dtype, name)
+
+
+def _graph_inputs(model):
+    initializers = {t.name for t in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in initializers]
+
+
+def input_signature(model, input_shape: list[int] | None, dtype: str | None) -> tuple[list[int], str]:
+    inputs = _graph_inputs(model)
+    if len(inputs) != 1:
+        raise OnnxSourceError(f"the model takes {len(inputs)} inputs; a design has one")
+    tensor = inputs[0].type.tensor_type
+    if dtype is None:
+        dtype = {1: "float32", 7: "int64", 6: "int64"}.get(tensor.elem_type)
+        if dtype is None:
+            raise OnnxSourceError(f"the input's element type {tensor.elem_type} is neither float32 nor int64")
+    if input_shape is None:
+        dims = list(tensor.shape.dim)[1:]
+        if not dims and len(tensor.shape.dim) == 0:
+            raise OnnxSourceError("the file does not say the input's shape; give --input-shape")
+        if any(not d.HasField("dim_value") for d in dims):
+            raise OnnxSourceError("the input's sample shape is not fixed in the file; give --input-shape (e.g. 3,32,32)")
+        input_shape = [int(d.dim_value) for d in dims]
+    return list(input_shape), dtype
+
+
+def import_onnx_model(model, input_shape: list[int] | None, dtype: str | None, name: str) -> ImportResult:
+    from designer.importing.fx import import_torch_model
+
+    shape, dtype = input_signature(model, input_shape, dtype)
+    translation = _Translator(model, shape, dtype)
+    try:
+        gm = translation.run()
+    except OnnxSourceError:
+        raise
+    if translation.problems:
+        return ImportResult(None, None, translation.problems)
+    result = import_torch_model(gm, shape, dtype, name=name)
+    if result.ok and result.weights is not None:
+        problem = translation.check(result)
+        if problem is not None:
+            return ImportResult(None, None, [problem])
+    return result
+
+
+# --- ONNX nodes as torch -----------------------------------------------------------------------------------------------
+
+
+def _attrs(node) -> dict[str, Any]:
+    import onnx
+
+    out = {}
+    for a in node.attribute:
+        v = onnx.helper.get_attribute_value(a)
+        if isinstance(v, float):
+            v = _f32(v)
+        out[a.name] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def _f32(v: float) -> float:
+    """A float32 attribute as the number it was written as (1e-05, not 9.999999747378752e-06)."""
+    return float(f"{float(v):.7g}")
+
+
+def _layer_name(node_name: str, op: str) -> str:
+    """"/layer1/layer1.0/conv1/Conv" -> "conv1"; a name the designer can show."""
+    parts = [p for p in node_name.split("/") if p and p != op]
+    text = parts[-1] if parts else op.lower()
+    text = re.sub(r"[^0-9A-Za-z_]", "_", text.split(".")[-1]).strip("_") or op.lower()
+    if text[0].isdigit():
+        text = f"{op.lower()}_{text}"
+    return text
+
+
+class _Translator:
+    def __init__(self, model, shape: list[int], dtype: str):
+        import numpy as np
+        import onnx.numpy_helper as nh
+
+        self.model, self.shape, self.dtype = model, shape, dtype
+        self.graph = model.graph
+        self.problems: list[Problem] = []
+        self.const: dict[str, Any] = {t.name: nh.to_array(t) for t in self.graph.initializer}
+        self.np = np
+        self.input_name = _graph_inputs(model)[0].name
+        self.producer = {out: node for node in self.graph.node for out in node.output}
+        self.values = self._evaluate()
+
+    def fail(self, node, what: str) -> None:
+        self.problems.append(Problem(f"{node.name or node.output[0]} ({node.op_type})", what))
+
+    def _example(self):
+        np = self.np
+        rng = np.random.default_rng(0)
+        if self.dtype == "int64":
+            return np.zeros((BATCH, *self.shape), dtype=np.int64)
+        return rng.standard_normal((BATCH, *self.shape)).astype(np.float32)
+
+    def _evaluate(self) -> dict[str, Any]:
+        """Every value of the graph on the example (shapes of data, values of shape-only parts)."""
+        import onnx
+        from onnx.reference import ReferenceEvaluator
+
+        model = onnx.ModelProto()
+        model.CopyFrom(self.model)
+        known = {o.name for o in model.graph.output}
+        for node in model.graph.node:
+            for out in node.output:
+                if out and out not in known:
+                    model.graph.output.append(onnx.helper.make_empty_tensor_value_info(out))
+                    known.add(out)
+        try:
+            evaluator = ReferenceEvaluator(model)
+            names = [o.name for o in model.graph.output]
+            results = evaluator.run(None, {self.input_name: self._example()})
+        except Exception as exc:
+            raise OnnxSourceError(f"the model does not run on an input of {[BATCH, *self.shape]} {self.dtype}: "
+                                  f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        return dict(zip(names, results))
+
+    # ---- the translation
+    def run(self):
+        import torch.fx as fx
+        from torch import nn
+
+        self.root = nn.Module()
+        self.graph_fx = fx.Graph()
+        self.env: dict[str, Any] = {self.input_name: self.graph_fx.placeholder("x")}
+        self.used_names: set[str] = set()
+        for node in self.graph.node:
+            self.node(node)
+        outputs = [o.name for o in self.graph.output]
+        if len(outputs) != 1:
+            self.problems.append(Problem("graph", f"the model gives {len(outputs)} outputs; a design gives one"))
+            return None
+        if self.problems:
+            return None
+        result = self.env.get(outputs[0])
+        if result is None:
+            self.problems.append(Problem("graph", "the output is not computed from the input"))
+            return None
+        self.graph_fx.output(result)
+        return fx.GraphModule(self.root, self.graph_fx)
+
+    def data(self, name: str):
+        return self.env.get(name)
+
+    def add_module(self, node, module) -> str:
+        base = _layer_name(node.name, node.op_type)
+        name, k = base, 2
+        while name in self.used_names or hasattr(self.root, name):
+            name, k = f"{base}_{k}", k + 1
+        self.used_names.add(name)
+        self.root.add_module(name, module)
+        return name
+
+    def sample_shape(self, value_name: str) -> tuple[int, ...]:
+        return tuple(self.values[value_name].shape[1:])
+
+    def node(self, node) -> None:
+        op = node.op_type
+        if id(node) in self.skip:  # an Add folded into the Linear before it
+            return
+        ins = [self.data(i) if i else None for i in node.input]
+        if node.domain not in ("", "ai.onnx"):
+            self.fail(node, f"custom operator domain {node.domain!r} has no layer")
+            return
+        if op in ("Shape", "Size", "ConstantOfShape") or all(v is None for v in ins):
+            # constants and shape arithmetic (its values depend on the input's shape only): known from the evaluation
+            for out in node.output:
+                if out in self.values:
+                    self.const.setdefault(out, self.values[out])
+            return
+        handler = getattr(self, f"op_{op}", None)
+        if handler is None:
+            self.fail(node, f"{op} has no layer in the catalogue")
+            for out in node.output:  # keep walking, to name every unmapped node
+                self.env[out] = ins[0] if ins and ins[0] is not None else None
+            return
+        try:
+            handler(node, ins, _attrs(node))
+        except (_Fail, KeyError, IndexError, ValueError, TypeError) as exc:
+            self.fail(node, str(exc) if isinstance(exc, _Fail) else f"cannot be read ({type(exc).__name__}: {exc})")
+            for out in node.output:
+                self.env.setdefault(out, next((v for v in ins if v is not None), None))
+
+    def call(self, node, fn, *args, **kwargs):
+        value = self.graph_fx.call_function(fn, tuple(args), kwargs)
+        self.env[node.output[0]] = value
+        return value
+
+    def method(self, node, name, *args):
+        value = self.graph_fx.call_method(name, tuple(args))
+        self.env[node.output[0]] = value
+        return value
+
+    def module(self, node, module, arg):
+        name = self.add_module(node, module)
+        value = self.graph_fx.call_module(name, (arg,))
+        self.env[node.output[0]] = value
+        return value
+
+    def weight(self, name: str):
+        if name not in self.const:
+            raise _Fail(f"input {name} is not a constant (weights must be stored in the file)")
+        return self.const[name]
+
+    # ---- element-wise and activations
+    def op_Relu(self, node, ins, a):
+        import torch
+
+        self.call(node, torch.relu, ins[0])
+
+    def op_Sigmoid(self, node, ins, a):
+        import torch
+
+        self.call(node, torch.sigmoid, ins[0])
+
+    def op_Tanh(self, node, ins, a):
+        import torch
+
+        self.call(node, torch.tanh, ins[0])
+
+    def op_LeakyRelu(self, node, ins, a):
+        import torch.nn.functional as F
+
+        self.call(node, F.leaky_relu, ins[0], negative_slope=float(a.get("alpha", 0.01)))
+
+    def op_Elu(self, node, ins, a):
+        import torch.nn.functional as F
+
+        self.call(node, F.elu, ins[0], alpha=float(a.get("alpha", 1.0)))
+
+    def op_Gelu(self, node, ins, a):
+        import torch.nn.functional as F
+
+        self.call(node, F.gelu, ins[0], approximate=a.get("approximate", "none"))
+
+    def op_Softplus(self, node, ins, a):
+        import torch.nn.functional as F
+
+        self.call(node, F.softplus, ins[0])
+
+    def op_HardSigmoid(self, node, ins, a):
+        import torch.nn.functional as F
+
+        if abs(a.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(a.get("beta", 0.5) - 0.5) > 1e-6:
+            raise _Fail("HardSigmoid with alpha other than 1/6 has no layer (torch's Hardsigmoid is alpha=1/6)")
+        self.call(node, F.hardsigmoid, ins[0])
+
+    def op_Softmax(self, node, ins, a):
+        import torch.nn.functional as F
+
+        self.call(node, F.softmax, ins[0], dim=int(a.get("axis", -1)))
+
+    def op_LogSoftmax(self, node, ins, a):
+        import torch.nn.functional as F
+
+        self.call(node, F.log_softmax, ins[0], dim=int(a.get("axis", -1)))
+
+    def op_Identity(self, node, ins, a):
+        self.env[node.output[0]] = ins[0]
+
+    def op_Dropout(self, node, ins, a):  # inference: the identity
+        self.env[node.output[0]] = ins[0]
+
+    def _binary(self, node, ins, fn, what):
+        import operator
+
+        if any(v is None for v in ins[:2]):
+            raise _Fail(f"{what} with a constant has no layer (only of two values computed from the input)")
+        self.call(node, getattr(operator, fn), ins[0], ins[1])
+
+    def op_Add(self, node, ins, a):
+        self._binary(node, ins, "add", "addition")
+
+    def op_Mul(self, node, ins, a):
+        import torch.nn.functional as F
+
+        for i in (0, 1):  # x * sigmoid(x) is SiLU, as exporters write it
+            gate = self.producer.get(node.input[1 - i])
+            if gate is not None and gate.op_type == "Sigmoid" and gate.input[0] == node.input[i]:
+                self.call(node, F.silu, ins[i])
+                return
+        self._binary(node, ins, "mul", "multiplication")
+
+    def op_Clip(self, node, ins, a):
+        import torch.nn.functional as F
+
+        lo = self.weight(node.input[1]).item() if len(node.input) > 1 and node.input[1] else a.get("min")
+        hi = self.weight(node.input[2]).item() if len(node.input) > 2 and node.input[2] else a.get("max")
+        if lo is None or hi is None:
+            raise _Fail("Clip without both bounds has no layer")
+        lo, hi = _f32(lo), _f32(hi)
+        if (lo, hi) == (0.0, 6.0):
+            self.call(node, F.relu6, ins[0])
+        else:
+            self.call(node, F.hardtanh, ins[0], min_val=lo, max_val=hi)
+
+    def op_Pad(self, node, ins, a):
+        from torch import nn
+
+        mode = a.get("mode", "constant")
+        if mode != "constant":
+            raise _Fail(f"Pad mode {mode} has no layer")
+        pads = [int(p) for p in (self.weight(node.input[1]) if len(node.input) > 1 else a["pads"]).tolist()]
+        value = 0.0
+        if len(node.input) > 2 and node.input[2]:
+            value = _f32(self.weight(node.input[2]).item())
+        rank = len(pads) // 2
+        begin, end = pads[:rank], pads[rank:]
+        if any(begin[:2]) or any(end[:2]) or rank not in (3, 4):
+            raise _Fail("padding of the batch or channel axes has no layer")
+        if rank == 3:
+            padding = (begin[2], end[2])
+        else:
+            padding = (begin[3], end[3], begin[2], end[2])
+        n = rank - 2
+        module = getattr(nn, f"ZeroPad{n}d")(padding) if value == 0 else getattr(nn, f"ConstantPad{n}d")(padding, value)
+        self.module(node, module, ins[0])
+
+    def op_Concat(self, node, ins, a):
+        import torch
+
+        if any(v is None for v in ins):
+            raise _Fail("concatenation with a constant has no layer")
+        self.call(node, torch.cat, list(ins), int(a.get("axis", 1)))
+
+    # ---- shapes
+    def op_Flatten(self, node, ins, a):
+        import torch
+
+        axis = int(a.get("axis", 1))
+        if axis != 1:
+            raise _Fail(f"Flatten with axis={axis} has no layer (axis 1 keeps the batch)")
+        self.call(node, torch.flatten, ins[0], 1)
+
+    def _reshape(self, node, ins):
+        if isinstance(ins[0], _RecurrentY):  # (L, dirs, N, H) -> (L, N, dirs * H): the layer's own output
+            self.env[node.output[0]] = _SeqFirst(ins[0].value)
+            return
+        if isinstance(ins[0], _SeqFirst):
+            raise _Fail("reshapes a sequence-first tensor in a way a design cannot")
+        out = self.values[node.output[0]].shape
+        if out[0] != BATCH:
+            raise _Fail(f"reshapes the batch dimension (to {list(out)} for a batch of {BATCH})")
+        self.method(node, "reshape", ins[0], -1, *[int(s) for s in out[1:]])
+
+    def op_Reshape(self, node, ins, a):
+        self._reshape(node, ins)
+
+    def op_Squeeze(self, node, ins, a):
+        self._reshape(node, ins)
+
+    def op_Unsqueeze(self, node, ins, a):
+        self._reshape(node, ins)
+
+    def op_Transpose(self, node, ins, a):
+        perm = [int(p) for p in a.get("perm", [])]
+        if isinstance(ins[0], _RecurrentY) and perm == [0, 2, 1, 3]:  # (L, 2, N, H) -> (L, N, 2, H): both directions
+            self.env[node.output[0]] = ins[0]
+            return
+        if isinstance(ins[0], _SeqFirst) and perm == [1, 0, 2]:  # a recurrent layer's output, batch first again
+            self.env[node.output[0]] = ins[0].value
+            return
+        if perm == [1, 0, 2] and self._feeds_recurrent(node.output[0]):  # (N, L, F) -> (L, N, F) for an LSTM
+            self.env[node.output[0]] = _SeqFirst(ins[0])
+            return
+        if not perm or perm[0] != 0:
+            raise _Fail("moves the batch dimension")
+        self.method(node, "permute", ins[0], *perm)
+
+    def op_ReduceMean(self, node, ins, a):
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = self.weight(node.input[1]).tolist()
+        if axes is None:
+            raise _Fail("a mean over every axis reduces the batch too")
+        self.method(node, "mean", ins[0], [int(x) for x in axes], bool(a.get("keepdims", 1)))
+
+    # ---- layers with weights
+    def op_Conv(self, node, ins, a):
+        self._conv(node, ins, a, transposed=False)
+
+    def op_ConvTranspose(self, node, ins, a):
+        self._conv(node, ins, a, transposed=True)
+
+    def _conv(self, node, ins, a, transposed: bool):
+        import torch
+        from torch import nn
+
+        w = self.weight(node.input[1])
+        b = self.weight(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        n = w.ndim - 2
+        if n not in (1, 2):
+            raise _Fail(f"a {n}-D convolution has no layer")
+        pads = list(a.get("pads", [0] * 2 * n))
+        if pads[:n] != pads[n:]:
+            raise _Fail(f"asymmetric padding {pads} has no layer (give a Pad before it)")
+        if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+            raise _Fail(f"auto_pad {a['auto_pad']} has no layer")
+        groups = int(a.get("group", 1))
+        kw = dict(kernel_size=tuple(w.shape[2:]), stride=tuple(a.get("strides", [1] * n)), padding=tuple(pads[:n]),
+                  dilation=tuple(a.get("dilations", [1] * n)), groups=groups, bias=b is not None)
+        if transposed:
+            cls = getattr(nn, f"ConvTranspose{n}d")
+            out_pad = tuple(a.get("output_padding", [0] * n))
+            module = cls(w.shape[0], w.shape[1] * groups, output_padding=out_pad, **kw)
+        else:
+            cls = getattr(nn, f"Conv{n}d")
+            module = cls(w.shape[1] * groups, w.shape[0], **kw)
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(w.copy()))
+            if b is not None:
+                module.bias.copy_(torch.from_numpy(b.copy()))
+        self.module(node, module, ins[0])
+
+    def _linear(self, node, x, w, b):
+        import torch
+        from torch import nn
+
+        module = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(self.np.array(w, dtype=self.np.float32, copy=True)))
+            if b is not None:
+                module.bias.copy_(torch.from_numpy(self.np.array(b, dtype=self.np.float32, copy=True).reshape(-1)))
+        return self.module(node, module, x)
+
+    def op_Gemm(self, node, ins, a):
+        if ins[1] is not None or (len(ins) > 2 and ins[2] is not None):
+            raise _Fail("Gemm of two computed values has no layer")
+        if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
+            raise _Fail("Gemm with alpha, beta or transA has no layer")
+        w = self.weight(node.input[1])
+        if not a.get("transB", 0):
+            w = w.T
+        b = self.weight(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        if b is not None and b.size != w.shape[0]:
+            raise _Fail("Gemm with a broadcast bias has no layer")
+        self._linear(node, ins[0], w, b)
+
+    def op_MatMul(self, node, ins, a):
+        if ins[1] is not None:
+            raise _Fail("a product of two computed values (attention) has no layer")
+        w = self.weight(node.input[1])
+        if w.ndim != 2:
+            raise _Fail("MatMul with a weight of more than 2 dimensions has no layer")
+        bias = self._bias_after(node)
+        if bias is not None:
+            add, b = bias
+            self._linear(node, ins[0], w.T, b)
+            self.env[add.output[0]] = self.env[node.output[0]]
+            self.skip.add(id(add))
+            return
+        self._linear(node, ins[0], w.T, None)
+
+    def _bias_after(self, node):
+        users = [n for n in self.graph.node if node.output[0] in n.input]
+        if len(users) == 1 and users[0].op_type == "Add":
+            add = users[0]
+            other = [i for i in add.input if i != node.output[0]]
+            if len(other) == 1 and other[0] in self.const and self.const[other[0]].ndim == 1:
+                return add, self.const[other[0]]
+        return None
+
+    @property
+    def skip(self) -> set:
+        return self.__dict__.setdefault("_skip", set())
+
+    def op_Gather(self, node, ins, a):
+        import torch
+        from torch import nn
+
+        axis = int(a.get("axis", 0))
+        if ins[0] is not None and ins[1] is None and axis == 1 and len(self.sample_shape(node.input[0])) == 2:
+            index = self.weight(node.input[1])
+            length = self.sample_shape(node.input[0])[0]
+            if index.ndim == 0 and int(index) in (0, -1, length - 1):  # x[:, 0] or x[:, -1] of a sequence
+                self.call(node, operator_getitem(), ins[0], (slice(None), 0 if int(index) == 0 else -1))
+                return
+        if ins[0] is not None or ins[1] is None or int(a.get("axis", 0)) != 0:
+            raise _Fail("Gather other than an embedding lookup (a constant table indexed by token ids) has no layer")
+        table = self.weight(node.input[0])
+        module = nn.Embedding(table.shape[0], table.shape[1])
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(table.copy()))
+        self.module(node, module, ins[1])
+
+    def op_BatchNormalization(self, node, ins, a):
+        import torch
+        from torch import nn
+
+        scale, bias, mean, var = (self.weight(i) for i in node.input[1:5])
+        rank = len(self.sample_shape(node.input[0]))
+        cls = nn.BatchNorm2d if rank == 3 else nn.BatchNorm1d
+        module = cls(scale.shape[0], eps=float(a.get("epsilon", 1e-5)), momentum=round(1 - float(a.get("momentum", 0.9)), 6))
+        with torch.no_grad():
+            for attr, value in (("weight", scale), ("bias", bias), ("running_mean", mean), ("running_var", var)):
+                getattr(module, attr).copy_(torch.from_numpy(value.copy()))
+        self.module(node, module, ins[0])
+
+    def op_LayerNormalization(self, node, ins, a):
+        import torch
+        from torch import nn
+
+        if int(a.get("axis", -1)) not in (-1, len(self.sample_shape(node.input[0]))):
+            raise _Fail("LayerNormalization over more than the last axis has no layer")
+        scale = self.weight(node.input[1])
+        bias = self.weight(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        module = nn.LayerNorm(scale.shape[0], eps=float(a.get("epsilon", 1e-5)), bias=bias is not None)
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(scale.copy()))
+            if bias is not None:
+                module.bias.copy_(torch.from_numpy(bias.copy()))
+        self.module(node, module, ins[0])
+
+    def _pool(self, node, ins, a, kind: str):
+        from torch import nn
+
+        kernel = list(a["kernel_shape"])
+        n = len(kernel)
+        pads = list(a.get("pads", [0] * 2 * n))
+        if pads[:n] != pads[n:]:
+            raise _Fail(f"asymmetric padding {pads} has no layer")
+        kw = dict(kernel_size=tuple(kernel), stride=tuple(a.get("strides", kernel)), padding=tuple(pads[:n]),
+                  ceil_mode=bool(a.get("ceil_mode", 0)))
+        if kind == "max":
+            module = getattr(nn, f"MaxPool{n}d")(dilation=tuple(a.get("dilations", [1] * n)), **kw)
+        else:
+            module = getattr(nn, f"AvgPool{n}d")(count_include_pad=bool(a.get("count_include_pad", 0)), **kw)
+        self.module(node, module, ins[0])
+
+    def op_MaxPool(self, node, ins, a):
+        if len(node.output) > 1 and node.output[1]:
+            raise _Fail("MaxPool with indices has no layer")
+        self._pool(node, ins, a, "max")
+
+    def op_AveragePool(self, node, ins, a):
+        self._pool(node, ins, a, "avg")
+
+    def op_GlobalAveragePool(self, node, ins, a):
+        from torch import nn
+
+        rank = len(self.sample_shape(node.input[0]))
+        self.module(node, getattr(nn, f"AdaptiveAvgPool{rank - 1}d")(1), ins[0])
+
+    def op_GlobalMaxPool(self, node, ins, a):
+        from torch import nn
+
+        rank = len(self.sample_shape(node.input[0]))
+        self.module(node, getattr(nn, f"AdaptiveMaxPool{rank - 1}d")(1), ins[0])
+
+    def _feeds_recurrent(self, name: str) -> bool:
+        return any(n.op_type in _GATES and n.input and n.input[0] == name for n in self.graph.node)
+
+    def _recurrent(self, node, ins, a, kind: str):
+        import numpy as np
+        import torch
+        from torch import nn
+
+        x = ins[0]
+        if not isinstance(x, _SeqFirst):
+            raise _Fail(f"{kind} reads a tensor that is not a batch-first sequence transposed (layout 0)")
+        if a.get("layout", 0) != 0:
+            raise _Fail(f"{kind} with layout 1 has no layer")
+        for extra in node.input[4:]:
+            if extra and extra in self.env and self.env[extra] is not None:
+                raise _Fail(f"{kind} with initial states computed from the input has no layer")
+        if node.input[4:] and any(i and i in self.const and np.any(self.const[i] != 0) for i in node.input[5:]):
+            raise _Fail(f"{kind} with non-zero initial states has no layer")
+        w, r = self.weight(node.input[1]), self.weight(node.input[2])
+        b = self.weight(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+        gates, order = _GATES[kind]
+        dirs, hidden = w.shape[0], int(a.get("hidden_size", r.shape[-1]))
+        direction = a.get("direction", "forward")
+        if direction == "reverse":
+            raise _Fail(f"a {kind} that reads backwards only has no layer")
+        kw: dict = {}
+        if kind == "GRU" and not a.get("linear_before_reset", 0):
+            raise _Fail("GRU with linear_before_reset=0 has no layer (torch's GRU applies it after)")
+        if kind == "RNN":
+            acts = [s.lower() for s in a.get("activations", ["Tanh"])]
+            if acts[0] not in ("tanh", "relu"):
+                raise _Fail(f"RNN activation {acts[0]} has no layer")
+            kw["nonlinearity"] = acts[0]
+        module = getattr(nn, kind)(w.shape[2], hidden, batch_first=True, bias=b is not None,
+                                   bidirectional=dirs == 2, **kw)
+
+        def reorder(m):
+            blocks = np.split(m, gates, axis=0)
+            return np.concatenate([blocks[i] for i in order], axis=0)
+
+        with torch.no_grad():
+            for d in range(dirs):
+                suffix = "_l0" + ("_reverse" if d == 1 else "")
+                getattr(module, "weight_ih" + suffix).copy_(torch.from_numpy(reorder(w[d])))
+                getattr(module, "weight_hh" + suffix).copy_(torch.from_numpy(reorder(r[d])))
+                if b is not None:
+                    getattr(module, "bias_ih" + suffix).copy_(torch.from_numpy(reorder(b[d][: gates * hidden])))
+                    getattr(module, "bias_hh" + suffix).copy_(torch.from_numpy(reorder(b[d][gates * hidden:])))
+        name = self.add_module(node, module)
+        call = self.graph_fx.call_module(name, (x.value,))
+        out = self.graph_fx.call_function(operator_getitem(), (call, 0))
+        self.env[node.output[0]] = _RecurrentY(out)
+        for extra in node.output[1:]:
+            if extra and any(extra in n.input for n in self.graph.node):
+                raise _Fail(f"the final states of {kind} (Y_h, Y_c) are used; only its output sequence maps")
+
+    def op_LSTM(self, node, ins, a):
+        self._recurrent(node, ins, a, "LSTM")
+
+    def op_GRU(self, node, ins, a):
+        self._recurrent(node, ins, a, "GRU")
+
+    def op_RNN(self, node, ins, a):
+        self._recurrent(node, ins, a, "RNN")
+
+    # ---- the check
+    def check(self, result: ImportResult) -> Problem | None:
+        """The design with the imported weights must give what the file gives (onnx's reference evaluator)."""
+        import numpy as np
+        import torch
+
+        from designer.build import build_model
+
+        model = build_model(result.design)
+        model.load_state_dict(result.weights)
+        model.eval()
+        with torch.no_grad():
+            got = model(torch.from_numpy(self._example())).numpy()
+        want = self.values[self.graph.output[0].name]
+        if got.shape != want.shape or not np.allclose(got, want, rtol=1e-3, atol=1e-4):
+            return Problem("graph", "the design does not compute what the file computes")
+        return None
+
+
+class _Fail(Exception):
+    pass
+
+
+class _SeqFirst:
+    """A sequence-first (L, N, F) view of a batch-first value, as exporters feed recurrent layers."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _RecurrentY(_SeqFirst):
+    """A recurrent layer's Y (L, dirs, N, H), whose batch-first form is `value`."""
+
+
+def operator_getitem():
+    import operator
+
+    return operator.getitem
+
+
+_GATES = {"LSTM": (4, [0, 2, 3, 1]), "GRU": (3, [1, 0, 2]), "RNN": (1, [0])}  # ONNX gate blocks in torch's order
