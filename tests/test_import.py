@@ -466,10 +466,10 @@ def test_cli_imports_onnx_with_its_weights(tmp_path):
 
 
 def test_unreadable_onnx_files_are_clear(tmp_path):
-    from designer.importing.onnx_import import OnnxSourceError, import_onnx_bytes
+    from designer.importing.onnx_import import MAX_ONNX_BYTES, OnnxSourceError, import_onnx_bytes
 
     for data, words in ((b"", "empty"), (b"\x00\xffnot a protobuf" * 10, "not an ONNX model"),
-                        (b"x" * (64 * 1024 * 1024 + 1), "at most")):
+                        (b"x" * (MAX_ONNX_BYTES + 1), "at most")):
         with pytest.raises(OnnxSourceError, match=words):
             import_onnx_bytes(data)
     bad = tmp_path / "bad.onnx"
@@ -491,3 +491,23 @@ def test_an_unknown_onnx_op_is_named_and_nothing_is_written(tmp_path):
     done = _run_cli("import", str(path), "--out", str(out))
     assert done.returncode == 1 and "odd (Erf)" in done.stderr
     assert not out.exists()
+
+
+def test_the_apps_upload_keeps_the_weights_for_the_design(tmp_path, monkeypatch):
+    from designer.importing.app_import import import_onnx_upload, initial_weights_path, load_initial_weights
+
+    monkeypatch.setenv("NETWRIGHT_DB", str(tmp_path / "db" / "netwright.db"))
+    design = load_template("lenet5")
+    data = _to_onnx(design, tmp_path / "lenet.onnx").read_bytes()
+    imported, problems, weights = import_onnx_upload(data, "lenet.onnx")
+    assert problems == [] and imported["name"] == "lenet"
+    assert weights == initial_weights_path(imported) and weights.parent == tmp_path / "db" / "imported"
+    renamed = {**imported, "name": "renamed"}
+    model = build_model(renamed)
+    assert load_initial_weights(model, renamed)  # names aside: renaming keeps them
+    edited = json.loads(json.dumps(imported))
+    edited["layers"][0]["out_channels"] = 7
+    assert initial_weights_path(edited) is None  # an edited architecture no longer fits them
+    assert import_onnx_upload(b"garbage", "x.onnx")[0] is None
+    design_none, problems, _ = import_onnx_upload(b"garbage", "x.onnx")
+    assert design_none is None and "not an ONNX model" in problems[0]

@@ -15,7 +15,7 @@ from typing import Any
 
 from designer.importing.mapping import ImportResult, Problem
 
-MAX_ONNX_BYTES = 64 * 1024 * 1024  # an uploaded or read .onnx file may be at most this (weights included)
+MAX_ONNX_BYTES = 50 * 1024 * 1024  # an .onnx file may be at most this, weights included (the app's upload limit, .streamlit/config.toml)
 BATCH = 3
 
 
