@@ -9,8 +9,10 @@ concat, a product a Parallel mul. Shapes come from one real forward pass on a sm
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import inspect
+import io
 import operator
 import re
 import sys
@@ -192,6 +194,71 @@ class _Converter:
             return [self._named(dict(n), qualname) if n["type"] == "Attention" else dict(n) for n in found]
         return self.traced(module, qualname)
 
+    def exported(self, module, where: str, fx_reason: str):
+        """Where torch.fx cannot trace (Python control flow on shapes): torch.export on the example, with every
+        catalogue module's ops collapsed back into one call of that module (by the ops' module stacks)."""
+        import logging
+
+        import torch
+        import torch.fx as fx
+
+        rec = self.records[id(module)]
+        logging.disable(logging.CRITICAL)  # torch.export logs the graph it gave up on; the report says why
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                program = torch.export.export(module, tuple(rec["args"]), strict=False)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}"
+            raise Unmapped(where, f"{type(module).__name__}.forward cannot be traced by torch.fx ({fx_reason}) nor by "
+                                  f"torch.export ({reason}); data-dependent control flow has no design equivalent") from None
+        finally:
+            logging.disable(logging.NOTSET)
+        signature = program.graph_signature
+        params = {**signature.inputs_to_parameters, **signature.inputs_to_buffers}
+        graph = program.graph
+        new = fx.Graph()
+        env: dict = {}
+
+        def leaf_path(n):
+            for path, _ in (n.meta.get("nn_module_stack") or {}).values():
+                if path and _leaf(module.get_submodule(path)) or (path and self.attention(module.get_submodule(path))):
+                    return path
+            return None
+
+        nodes = list(graph.nodes)
+        i = 0
+        while i < len(nodes):
+            n = nodes[i]
+            if n.op == "placeholder":
+                env[n] = new.get_attr(params[n.name]) if n.name in params else new.placeholder("x")
+                i += 1
+                continue
+            if n.op == "output":
+                result = n.args[0]
+                new.output(env[result[0]] if isinstance(result, (tuple, list)) else env[result])
+                break
+            path = leaf_path(n)
+            if path is None:
+                env[n] = new.node_copy(n, lambda a: env[a])
+                i += 1
+                continue
+            group = [n]
+            while i + len(group) < len(nodes) and nodes[i + len(group)].op == "call_function" \
+                    and leaf_path(nodes[i + len(group)]) == path:
+                group.append(nodes[i + len(group)])
+            members = set(group)
+            outside_inputs = list(dict.fromkeys(
+                a for g in group for a in g.all_input_nodes
+                if a not in members and not (a.op == "placeholder" and a.name in params) and "val" in a.meta
+                and hasattr(a.meta["val"], "shape")))
+            used = [g for g in group if any(u not in members for u in g.users)]
+            if len(outside_inputs) != 1 or len(used) != 1:
+                raise Unmapped(f"{where}.{path}" if where != "model" else path,
+                               "is called in a way a layer cannot be (several inputs or outputs)")
+            env[used[0]] = new.call_module(path, (env[outside_inputs[0]],))
+            i += len(group)
+        return new
+
     def attention(self, module):
         """The nodes of a hand-written self-attention module (q, k, v projections, scaled_dot_product_attention,
         an output projection), or None; cached per module."""
@@ -285,9 +352,8 @@ class _Converter:
         try:
             graph = Tracer().trace(module)
         except Exception as exc:
-            reason = (str(exc).strip().splitlines() or [""])[0][:200]
-            raise Unmapped(where, f"{type(module).__name__}.forward cannot be traced ({type(exc).__name__}: {reason}); "
-                                  "data-dependent control flow has no design equivalent") from None
+            fx_reason = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}"
+            graph = self.exported(module, where, fx_reason)
         gm = fx.GraphModule(module, graph)
         gm.graph.eliminate_dead_code()
         gm.recompile()
@@ -305,12 +371,14 @@ def _target_name(n) -> str:
     t = n.target
     if isinstance(t, str):
         return t
+    if hasattr(t, "_opname"):  # an aten operator (torch.export): aten.add.Tensor -> "add"
+        return t._opname
     return getattr(t, "__name__", str(t))
 
 
 _ADD = {operator.add, operator.iadd}
 _MUL = {operator.mul, operator.imul}
-_IDENTITY_METHODS = {"contiguous", "clone", "expand_as", "expand"}  # expand: the product broadcasts anyway
+_IDENTITY_METHODS = {"contiguous", "clone", "expand_as", "expand", "alias", "detach"}  # expand: the product broadcasts anyway
 _SHAPE_ONLY_OTHER = {"expand_as", "view_as", "reshape_as", "type_as"}
 
 
@@ -392,9 +460,16 @@ class _GraphWalk:
             raise Unmapped(self.where(n), f"{_target_name(n)} gives several tensors; a layer gives one")
         return tuple(meta.shape)
 
-    def where(self, n) -> str:
+    @staticmethod
+    def _stack_path(n) -> str:
         stack = n.meta.get("nn_module_stack") or {}
-        inner = list(stack)[-1] if stack else ""
+        if not stack:
+            return ""
+        last = list(stack.values())[-1]
+        return last[0] if isinstance(last, tuple) else list(stack)[-1]
+
+    def where(self, n) -> str:
+        inner = self._stack_path(n)
         if n.op == "call_module":
             inner = n.target
         path = ".".join(p for p in (self.qualname, inner) if p)
@@ -437,8 +512,7 @@ class _GraphWalk:
         return _fold_repeats(seq)
 
     def _owned(self, made: list[dict], n) -> list[dict]:
-        stack = n.meta.get("nn_module_stack") or {}
-        path = n.target if n.op == "call_module" else (list(stack)[-1] if stack else "")
+        path = n.target if n.op == "call_module" else self._stack_path(n)
         owner = owner_of(self.full(path)) if path else None
         for node in made:
             node.setdefault("__owner__", owner)
@@ -513,7 +587,7 @@ class _GraphWalk:
             if kind is None:
                 raise Unmapped(self.where(n), f"{name} of the same value twice has no layer")
             return [self._merged(kind, n, [[] for _ in args])], n
-        if n.op == "call_method" and name in _IDENTITY_METHODS:
+        if name in _IDENTITY_METHODS and (n.op == "call_method" or hasattr(n.target, "_opname")):
             return [], n
         if self._merge_kind(n) == "add":
             return self.add_constant(n, cur), n
@@ -636,6 +710,11 @@ class _GraphWalk:
             return [{"type": "Permute", "dims": dims}], n
         if name in ("mean", "amax", "max") and n.op in ("call_method", "call_function"):
             return self.reduce(n, cur, name, rank_in)
+        if name == "select" and rank_in == 3 and len(n.args) == 3 and n.args[1] in (1, -2):  # aten: x[:, k]
+            k = n.args[2]
+            length = self.shape(cur)[1]
+            if k in (0, -length, -1, length - 1):
+                return [{"type": "SequencePool", "mode": "first" if k in (0, -length) else "last"}], n
         if name == "getitem":
             k = self._step_index(n, cur)
             if k is None:
@@ -714,6 +793,8 @@ class _GraphWalk:
                 continue
             if key == "training":
                 continue
+            if key == "stride" and value in ([], ()):  # aten's "the kernel size"
+                value = None
             if spec.param(key) is not None:
                 values[key] = list(value) if isinstance(value, tuple) else value
             elif value not in (None, False):
