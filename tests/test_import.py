@@ -456,7 +456,28 @@ def test_onnx_attention_graphs_are_named_node_by_node(tmp_path):
     result = import_model(str(path))
     assert not result.ok and result.design is None
     text = "\n".join(str(p) for p in result.problems)
-    assert "/stack/stack.0/stack.0.0/" in text and "(MatMul)" in text
+    assert "/stack/stack.0/stack.0.0/self_attn/" in text and "(Sqrt)" in text  # the attention's scaling arithmetic
+
+
+def test_a_hostile_onnx_file_is_refused_before_it_runs(tmp_path):
+    from onnx import TensorProto, helper
+
+    from designer.importing.onnx_import import OnnxSourceError, import_onnx_bytes
+
+    huge = helper.make_tensor("shape", TensorProto.INT64, [2], [1 << 20, 1 << 20])
+    graph = helper.make_graph(
+        [helper.make_node("ConstantOfShape", ["shape"], ["big"], name="bomb"),
+         helper.make_node("Add", ["x", "big"], ["y"], name="add")],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[huge])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    with pytest.raises(OnnxSourceError, match="too large"):
+        import_onnx_bytes(data)
+    loop = helper.make_graph([helper.make_node("Loop", ["n", "c"], ["y"], name="spin")], "g",
+                             [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+                             [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    result = import_onnx_bytes(helper.make_model(loop, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    assert not result.ok and "spin (Loop)" in str(result.problems[0])
 
 
 def test_cli_imports_onnx_with_its_weights(tmp_path):

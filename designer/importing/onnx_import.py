@@ -92,10 +92,60 @@ def input_signature(model, input_shape: list[int] | None, dtype: str | None) -> 
     return list(input_shape), dtype
 
 
+# Operators that only compute shapes and constants (as exporters write Reshape targets and initial states).
+SHAPE_OPS = {"Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Constant", "ConstantOfShape", "Cast",
+             "Slice", "Range", "Add", "Sub", "Mul", "Div", "Equal", "Where", "Expand", "Identity", "Mod"}
+MAX_VALUE_ELEMENTS = 1 << 26  # no value of the example run may be larger (a hostile file could ask for terabytes)
+
+
+def _unsupported(model) -> list[Problem]:
+    """Nodes whose op has no translation, named before anything runs (control flow, custom domains, ...)."""
+    handled = {name[3:] for name in dir(_Translator) if name.startswith("op_")} | SHAPE_OPS
+    out = []
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            out.append(Problem(f"{node.name or node.output[0]} ({node.op_type})",
+                               f"custom operator domain {node.domain!r} has no layer"))
+        elif node.op_type not in handled:
+            out.append(Problem(f"{node.name or node.output[0]} ({node.op_type})",
+                               f"{node.op_type} has no layer in the catalogue"))
+    return out
+
+
+def _too_large(model, shape: list[int]) -> str | None:
+    """A value the example run would make too large, by onnx's shape inference (batch fixed to the example's)."""
+    import math
+
+    import onnx
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    dims = _graph_inputs(probe)[0].type.tensor_type.shape.dim
+    for i, d in enumerate(dims):
+        d.Clear()
+        d.dim_value = BATCH if i == 0 else (shape[i - 1] if i - 1 < len(shape) else 1)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(probe, data_prop=True)
+    except Exception:  # inference is a guard only; the run itself reports what is wrong
+        return None
+    for value in inferred.graph.value_info:
+        dims = value.type.tensor_type.shape.dim
+        sizes = [d.dim_value for d in dims if d.HasField("dim_value")]
+        if len(sizes) == len(dims) and sizes and math.prod(sizes) > MAX_VALUE_ELEMENTS:
+            return f"{value.name} would hold {math.prod(sizes):,} values for a batch of {BATCH}"
+    return None
+
+
 def import_onnx_model(model, input_shape: list[int] | None, dtype: str | None, name: str) -> ImportResult:
     from designer.importing.fx import import_torch_model
 
     shape, dtype = input_signature(model, input_shape, dtype)
+    unsupported = _unsupported(model)
+    if unsupported:
+        return ImportResult(None, None, unsupported)
+    large = _too_large(model, shape)
+    if large:
+        raise OnnxSourceError(f"the model is too large to read: {large}")
     translation = _Translator(model, shape, dtype)
     try:
         gm = translation.run()
