@@ -253,6 +253,17 @@ class ShapeBranch(nn.Module):
             x = F.max_pool2d(x, 2)
         x = torch.relu(self.conv(x))
         return self.head(torch.flatten(x.mean(dim=(2, 3)), 1))
+
+class TextEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(40, 16)
+        layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2, norm=nn.LayerNorm(16), enable_nested_tensor=False)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, tokens):
+        return self.head(self.encoder(self.embed(tokens)).mean(dim=1))
 '''
 
 
@@ -355,6 +366,7 @@ def test_generated_designs_round_trip(tmp_path_factory, design):
     ("SENet", [3, 16, 16], "float32", {"Parallel": 1}),
     ("GPT", [16], "int64", {"Attention": 1, "Repeat": 1, "PositionalEncoding": 1}),
     ("ShapeBranch", [3, 16, 16], "float32", {"MaxPool2d": 1, "Conv2d": 1}),  # through torch.export
+    ("TextEncoder", [10], "int64", {"Repeat": 1, "TransformerEncoderLayer": 1, "SequencePool": 1}),
 ])
 def test_hand_written_models_import_exactly(models_file, name, shape, dtype, expect):
     model = load_class(f"{models_file}:{name}")()

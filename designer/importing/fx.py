@@ -187,6 +187,8 @@ class _Converter:
             return [self._named({"type": "Parallel", **values, "branches": branches}, qualname)]
         if spec_of_module(module) is not None:
             return [self.leaf(module, qualname)]
+        if isinstance(module, nn.TransformerEncoder):
+            return self.encoder_stack(module, qualname)
         if type(module).__module__.startswith("torch.nn"):
             raise Unmapped(qualname, f"{type(module).__name__} is not in the layer catalogue")
         found = self.attention(module)
@@ -274,6 +276,21 @@ class _Converter:
                 except Exception:
                     cache[id(module)] = None
         return cache[id(module)]
+
+    def encoder_stack(self, module, qualname: str) -> list[dict]:
+        """nn.TransformerEncoder: its layers as Repeat × N of TransformerEncoderLayer (and its final norm)."""
+        from designer.importing.mapping import _fillers
+
+        copies = [[self.leaf(layer, f"{qualname}.layers.{i}")] for i, layer in enumerate(module.layers)]
+        shapes = [without_names(c) for c in copies]
+        if any(s != shapes[0] for s in shapes):
+            out = [node for c in copies for node in c]
+        else:
+            out = [self._named({"type": "Repeat", "times": len(copies), "body": copies[0],
+                                COPIES: [_fillers(c) for c in copies]}, qualname)]
+        if module.norm is not None:
+            out.append(self.leaf(module.norm, f"{qualname}.norm"))
+        return out
 
     def slot(self, module, qualname: str) -> list[dict]:
         """A block's slot: an nn.Sequential's layers, spliced."""
