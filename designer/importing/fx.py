@@ -932,7 +932,7 @@ def _compare(model, result: ImportResult, example, expected) -> Problem | None:
         return Problem("model", "forward does not return one tensor")
     if got.shape != expected.shape:
         return Problem("model", f"the design gives {list(got.shape[1:])} where the source gives {list(expected.shape[1:])}")
-    if not torch.allclose(got, expected, rtol=1e-4, atol=1e-4):
+    if not torch.allclose(got, expected, rtol=1e-4, atol=1e-4, equal_nan=True):
         diff = (got - expected).abs().max().item()
         return Problem("model", f"the design computes different outputs from the source (largest difference {diff:.3g})")
     return None

@@ -221,8 +221,8 @@ def module_node(module, in_shape: tuple[int, ...], where: str) -> dict[str, Any]
                 v = reader(inner)
             elif hasattr(inner, p.name):
                 v = getattr(inner, p.name)
-                if p.kind == "bool" and not isinstance(v, bool):  # Linear.bias: a Parameter or None
-                    v = v is not None
+                if p.kind == "bool" and not isinstance(v, bool) and not (v is None and p.nullable):
+                    v = v is not None  # Linear.bias: a Parameter or None
             elif p.name == "return_sequences":
                 v = True
             else:
@@ -385,6 +385,8 @@ def canonical(design: dict[str, Any]) -> str:
         if spec is not None:
             values = {p.name: n[p.name] for p in spec.params if p.name in n}
             out.update(tidy(spec, values))
+            if n["type"] == "LayerNorm" and out.get("elementwise_affine") is False:
+                out.pop("bias", None)  # no affine part: a bias or not is the same layer
         for key in ("layers", "body"):
             if key in n:
                 out[key] = [node(c) for c in n[key]]
