@@ -599,7 +599,7 @@ class _GraphWalk:
             raise Unmapped(self.where(n), "unexpected output")
         name = _target_name(n)
         args = self.data_args(n)
-        if len(args) > 1:  # x + x, x * x, torch.cat([x, x])
+        if len(args) > 1 or (len(args) == 1 and self._merge_kind(n) == "concat"):  # x + x, torch.cat([x, x]), [x]
             kind = self._merge_kind(n)
             if kind is None:
                 raise Unmapped(self.where(n), f"{name} of the same value twice has no layer")

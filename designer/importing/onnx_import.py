@@ -200,6 +200,7 @@ class _Translator:
         self.graph = model.graph
         self.problems: list[Problem] = []
         self.const: dict[str, Any] = {t.name: nh.to_array(t) for t in self.graph.initializer}
+        self.learned = set(self.const)  # initializers are weights; Constant nodes are fixed values
         self.np = np
         self.input_name = _graph_inputs(model)[0].name
         self.producer = {out: node for node in self.graph.node for out in node.output}
@@ -235,7 +236,9 @@ class _Translator:
         except Exception as exc:
             raise OnnxSourceError(f"the model does not run on an input of {[BATCH, *self.shape]} {self.dtype}: "
                                   f"{type(exc).__name__}: {str(exc)[:200]}") from None
-        return dict(zip(names, results))
+        values = dict(zip(names, results))
+        values[self.input_name] = self._example()
+        return values
 
     # ---- the translation
     def run(self):
@@ -289,6 +292,8 @@ class _Translator:
             for out in node.output:
                 if out in self.values:
                     self.const.setdefault(out, self.values[out])
+                if op == "Identity" and node.input[0] in self.learned:  # a shared copy of a weight
+                    self.learned.add(out)
             return
         handler = getattr(self, f"op_{op}", None)
         if handler is None:
@@ -367,6 +372,21 @@ class _Translator:
             raise _Fail("HardSigmoid with alpha other than 1/6 has no layer (torch's Hardsigmoid is alpha=1/6)")
         self.call(node, F.hardsigmoid, ins[0])
 
+    def op_HardSwish(self, node, ins, a):
+        import torch.nn.functional as F
+
+        self.call(node, F.hardswish, ins[0])
+
+    def op_PRelu(self, node, ins, a):
+        import torch
+        from torch import nn
+
+        slope = self.weight(node.input[1]).reshape(-1)
+        module = nn.PReLU(slope.size)
+        with torch.no_grad():
+            module.weight.copy_(torch.from_numpy(slope.astype("float32")))
+        self.module(node, module, ins[0])
+
     def op_Softmax(self, node, ins, a):
         import torch.nn.functional as F
 
@@ -438,9 +458,36 @@ class _Translator:
         module = getattr(nn, f"ZeroPad{n}d")(padding) if value == 0 else getattr(nn, f"ConstantPad{n}d")(padding, value)
         self.module(node, module, ins[0])
 
+    def _consumers(self, name: str) -> list:
+        return [n for n in self.graph.node if name in n.input]
+
+    def _feeds_stack_sum(self, name: str) -> bool:
+        users = self._consumers(name)
+        if len(users) != 1 or users[0].op_type != "Concat" or _attrs(users[0]).get("axis", 0) != 0:
+            return False
+        sums = self._consumers(users[0].output[0])
+        return len(sums) == 1 and sums[0].op_type == "ReduceSum"
+
+    def op_ReduceSum(self, node, ins, a):
+        import operator
+
+        stacked = ins[0]
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = self.weight(node.input[1]).tolist()
+        if not isinstance(stacked, _StackList) or list(axes or []) != [0] or a.get("keepdims", 1):
+            raise _Fail("a sum other than of stacked branches (torch.stack(...).sum(0)) has no layer")
+        total = stacked.values[0]
+        for value in stacked.values[1:]:
+            total = self.graph_fx.call_function(operator.add, (total, value))
+        self.env[node.output[0]] = total
+
     def op_Concat(self, node, ins, a):
         import torch
 
+        if ins and all(isinstance(v, _Stacked) for v in ins):
+            self.env[node.output[0]] = _StackList([v.value for v in ins])
+            return
         if any(v is None for v in ins):
             raise _Fail("concatenation with a constant has no layer")
         self.call(node, torch.cat, list(ins), int(a.get("axis", 1)))
@@ -455,6 +502,9 @@ class _Translator:
         self.call(node, torch.flatten, ins[0], 1)
 
     def _reshape(self, node, ins):
+        if node.op_type == "Unsqueeze" and self._feeds_stack_sum(node.output[0]):  # torch.stack(...).sum(0)
+            self.env[node.output[0]] = _Stacked(ins[0])
+            return
         if isinstance(ins[0], _RecurrentY):  # (L, dirs, N, H) -> (L, N, dirs * H): the layer's own output
             self.env[node.output[0]] = _SeqFirst(ins[0].value)
             return
@@ -612,9 +662,12 @@ class _Translator:
         scale, bias, mean, var = (self.weight(i) for i in node.input[1:5])
         rank = len(self.sample_shape(node.input[0]))
         cls = nn.BatchNorm2d if rank == 3 else nn.BatchNorm1d
-        module = cls(scale.shape[0], eps=float(a.get("epsilon", 1e-5)), momentum=round(1 - float(a.get("momentum", 0.9)), 6))
+        affine = not self._fixed_identity(node.input[1], node.input[2])
+        module = cls(scale.shape[0], eps=float(a.get("epsilon", 1e-5)), affine=affine,
+                     momentum=round(1 - float(a.get("momentum", 0.9)), 6))
+        pairs = [("running_mean", mean), ("running_var", var)] + ([("weight", scale), ("bias", bias)] if affine else [])
         with torch.no_grad():
-            for attr, value in (("weight", scale), ("bias", bias), ("running_mean", mean), ("running_var", var)):
+            for attr, value in pairs:
                 getattr(module, attr).copy_(torch.from_numpy(value.copy()))
         self.module(node, module, ins[0])
 
@@ -625,13 +678,28 @@ class _Translator:
         if int(a.get("axis", -1)) not in (-1, len(self.sample_shape(node.input[0]))):
             raise _Fail("LayerNormalization over more than the last axis has no layer")
         scale = self.weight(node.input[1])
-        bias = self.weight(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-        module = nn.LayerNorm(scale.shape[0], eps=float(a.get("epsilon", 1e-5)), bias=bias is not None)
+        bias_name = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        bias = self.weight(bias_name) if bias_name else None
+        if self._fixed_identity(node.input[1], bias_name):  # exporters write elementwise_affine=False so
+            module = nn.LayerNorm(scale.shape[0], eps=float(a.get("epsilon", 1e-5)), elementwise_affine=False)
+            self.module(node, module, ins[0])
+            return
+        has_bias = bias is not None and (bias_name in self.learned or bool(self.np.any(bias != 0)))
+        module = nn.LayerNorm(scale.shape[0], eps=float(a.get("epsilon", 1e-5)), bias=has_bias)
         with torch.no_grad():
             module.weight.copy_(torch.from_numpy(scale.copy()))
-            if bias is not None:
+            if has_bias:
                 module.bias.copy_(torch.from_numpy(bias.copy()))
         self.module(node, module, ins[0])
+
+    def _fixed_identity(self, scale_name: str, bias_name: str | None) -> bool:
+        """A scale of ones and a bias of zeros written as constants, not weights: a norm without affine."""
+        np = self.np
+        if scale_name in self.learned or (bias_name and bias_name in self.learned):
+            return False
+        scale = self.const.get(scale_name)
+        bias = self.const.get(bias_name) if bias_name else None
+        return scale is not None and bool(np.all(scale == 1)) and (bias is None or bool(np.all(bias == 0)))
 
     def _pool(self, node, ins, a, kind: str):
         from torch import nn
@@ -762,6 +830,18 @@ class _SeqFirst:
 
     def __init__(self, value):
         self.value = value
+
+
+class _Stacked:
+    """x.unsqueeze(0) on its way to torch.stack(...).sum(0): a Parallel add as torch's exporter writes it."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _StackList:
+    def __init__(self, values):
+        self.values = values
 
 
 class _RecurrentY(_SeqFirst):
