@@ -235,7 +235,7 @@ class _Translator:
             results = evaluator.run(None, {self.input_name: self._example()})
         except Exception as exc:
             raise OnnxSourceError(f"the model does not run on an input of {[BATCH, *self.shape]} {self.dtype}: "
-                                  f"{type(exc).__name__}: {str(exc)[:200]}") from None
+                                  f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}") from None
         values = dict(zip(names, results))
         values[self.input_name] = self._example()
         return values
