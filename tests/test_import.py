@@ -8,10 +8,13 @@ imported weights, the same outputs; what cannot be mapped is named, and nothing 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -274,9 +277,20 @@ def models_file(tmp_path_factory) -> Path:
     return path
 
 
-def _run_cli(*args: str) -> subprocess.CompletedProcess:
+def _python_m(*args: str) -> subprocess.CompletedProcess:
+    """`python -m designer ...` in a new process, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "designer", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
+
+
+def _run_cli(*args: str) -> SimpleNamespace:
+    """The command line's main() in this process (a new process per call would cost seconds each)."""
+    from designer.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def _same_outputs(model, result, shape, dtype="float32") -> None:
@@ -313,7 +327,7 @@ def test_cli_import_writes_the_design_and_its_weights_beside_it(tmp_path):
     design = load_template("resnet_small")
     write_export(design, tmp_path / "export")
     out = tmp_path / "resnet.json"
-    done = _run_cli("import", f"{tmp_path}/export/model.py:Model", "--out", str(out))
+    done = _python_m("import", f"{tmp_path}/export/model.py:Model", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert canonical(json.loads(out.read_text())) == canonical(design)
     from safetensors.torch import load_file
