@@ -880,8 +880,9 @@ def import_torch_model(model, input_shape: list[int], dtype: str, name: str = "I
     model.eval()
     torch_dtype = torch.int64 if dtype == "int64" else torch.float32
     gen = torch.Generator().manual_seed(0)
-    if dtype == "int64":
-        example = torch.zeros((BATCH, *input_shape), dtype=torch_dtype)
+    if dtype == "int64":  # token ids below every embedding table's size, varied
+        rows = [m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+        example = torch.randint(0, min(rows) if rows else 2, (BATCH, *input_shape), generator=gen, dtype=torch_dtype)
     else:
         example = torch.randn((BATCH, *input_shape), generator=gen)
     try:

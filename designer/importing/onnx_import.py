@@ -98,9 +98,17 @@ SHAPE_OPS = {"Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Const
 MAX_VALUE_ELEMENTS = 1 << 26  # no value of the example run may be larger (a hostile file could ask for terabytes)
 
 
+# Arithmetic that may run in the example evaluation: inside a module the importer recognises whole (a
+# transformer layer's attention), or reported node by node after it; control flow and custom domains never run.
+EVALUATED_OPS = {"Sqrt", "Trilu", "Softmax", "MatMul", "Div", "Sub", "Pow", "Erf", "Neg", "Exp", "Log", "Tanh",
+                 "ReduceMax", "ReduceMin", "ReduceSum", "Split", "Abs", "Min", "Max", "Not", "And", "Or", "Less",
+                 "Greater", "LessOrEqual", "GreaterOrEqual", "Reciprocal", "Tile", "InstanceNormalization",
+                 "DepthToSpace", "Resize", "Sin", "Cos"}
+
+
 def _unsupported(model) -> list[Problem]:
-    """Nodes whose op has no translation, named before anything runs (control flow, custom domains, ...)."""
-    handled = {name[3:] for name in dir(_Translator) if name.startswith("op_")} | SHAPE_OPS
+    """Nodes whose op may not even run, named before anything runs (control flow, custom domains, ...)."""
+    handled = {name[3:] for name in dir(_Translator) if name.startswith("op_")} | SHAPE_OPS | EVALUATED_OPS
     out = []
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx"):
@@ -210,10 +218,19 @@ class _Translator:
         self.problems.append(Problem(f"{node.name or node.output[0]} ({node.op_type})", what))
 
     def _example(self):
+        if getattr(self, "_example_value", None) is not None:
+            return self._example_value
+        self._example_value = self._make_example()
+        return self._example_value
+
+    def _make_example(self):
         np = self.np
         rng = np.random.default_rng(0)
-        if self.dtype == "int64":
-            return np.zeros((BATCH, *self.shape), dtype=np.int64)
+        if self.dtype == "int64":  # token ids below every embedding table's size, varied (zeros hide heads)
+            rows = [self.const[n.input[0]].shape[0] for n in self.graph.node
+                    if n.op_type == "Gather" and len(n.input) > 1 and n.input[1] == self.input_name
+                    and n.input[0] in self.const]
+            return np.random.default_rng(0).integers(0, min(rows) if rows else 2, size=(BATCH, *self.shape))
         return rng.standard_normal((BATCH, *self.shape)).astype(np.float32)
 
     def _evaluate(self) -> dict[str, Any]:
@@ -249,7 +266,12 @@ class _Translator:
         self.graph_fx = fx.Graph()
         self.env: dict[str, Any] = {self.input_name: self.graph_fx.placeholder("x")}
         self.used_names: set[str] = set()
+        self.scopes = self._collapsible_scopes()
         for node in self.graph.node:
+            scope = self.scope_of.get(id(node))
+            if scope is not None:
+                self._scope_node(node, scope)
+                continue
             self.node(node)
         outputs = [o.name for o in self.graph.output]
         if len(outputs) != 1:
@@ -411,6 +433,10 @@ class _Translator:
         self.call(node, getattr(operator, fn), ins[0], ins[1])
 
     def op_Add(self, node, ins, a):
+        if (ins[0] is None) != (ins[1] is None):
+            data, const = (ins[0], node.input[1]) if ins[1] is None else (ins[1], node.input[0])
+            if self._positional(node, data, const):
+                return
         self._binary(node, ins, "add", "addition")
 
     def op_Mul(self, node, ins, a):
@@ -488,6 +514,19 @@ class _Translator:
         if ins and all(isinstance(v, _Stacked) for v in ins):
             self.env[node.output[0]] = _StackList([v.value for v in ins])
             return
+        if len(ins) == 2 and ins[0] is None and ins[1] is not None and int(a.get("axis", 1)) == 1:
+            expand = self.producer.get(node.input[0])  # [token.expand(N, -1, -1), x]: a ClassToken
+            token = self.const.get(expand.input[0]) if expand is not None and expand.op_type == "Expand" else None
+            if token is not None and token.ndim == 3 and token.shape[:2] == (1, 1) and expand.input[0] in self.learned:
+                import torch
+
+                from designer import modules
+
+                module = modules.ClassToken(token.shape[2])
+                with torch.no_grad():
+                    module.token.copy_(torch.from_numpy(self.np.array(token, dtype=self.np.float32)))
+                self.module(node, module, ins[1])
+                return
         if any(v is None for v in ins):
             raise _Fail("concatenation with a constant has no layer")
         self.call(node, torch.cat, list(ins), int(a.get("axis", 1)))
@@ -589,6 +628,10 @@ class _Translator:
         from torch import nn
 
         module = nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+        tied = self._tied(node.input[1])
+        if tied is not None and tuple(tied.weight.shape) == tuple(module.weight.shape):
+            module.weight = tied.weight  # weight tying: one shared Parameter (the design's tie_weights)
+            w = tied.weight.detach().numpy()
         with torch.no_grad():
             module.weight.copy_(torch.from_numpy(self.np.array(w, dtype=self.np.float32, copy=True)))
             if b is not None:
@@ -653,6 +696,7 @@ class _Translator:
         module = nn.Embedding(table.shape[0], table.shape[1])
         with torch.no_grad():
             module.weight.copy_(torch.from_numpy(table.copy()))
+        self.__dict__.setdefault("embeddings", {})[node.input[0]] = module
         self.module(node, module, ins[1])
 
     def op_BatchNormalization(self, node, ins, a):
@@ -801,6 +845,174 @@ class _Translator:
 
     def op_RNN(self, node, ins, a):
         self._recurrent(node, ins, a, "RNN")
+
+    # ---- whole modules (transformer layers), recognised by their scope and checked numerically
+    def _collapsible_scopes(self) -> dict:
+        """ONNX name scopes ("/stack/stack.0/stack.0.0/") of torch modules the catalogue has whole, each with the
+        module rebuilt from the file's weights; filled into self.scope_of (node -> scope)."""
+        self.scope_of: dict[int, dict] = {}
+        prefixes: dict[str, list] = {}
+        for node in self.graph.node:
+            parts = node.name.split("/")
+            for k in range(2, len(parts)):
+                prefixes.setdefault("/".join(parts[:k]) + "/", []).append(node)
+        found = {}
+        for prefix in sorted(prefixes, key=len):  # outermost first
+            if any(prefix.startswith(done) for done in found):
+                continue
+            path = prefix.rstrip("/").rsplit("/", 1)[-1]
+            keys = {k[len(path) + 1:] for k in self.learned if k.startswith(path + ".")}
+            if not {"self_attn.in_proj_weight", "linear1.weight", "linear2.weight"} <= keys:
+                continue
+            scope = self._encoder_scope(prefix, path, prefixes[prefix])
+            if scope is not None:
+                found[prefix] = scope
+                for node in prefixes[prefix]:
+                    self.scope_of[id(node)] = scope
+        return found
+
+    def _scope_io(self, nodes):
+        inside = {out for n in nodes for out in n.output}
+        ids = {id(n) for n in nodes}
+        data = {self.input_name} | {out for n in self.graph.node for out in n.output
+                                    if out in self.values and hasattr(self.values[out], "shape")
+                                    and self.values[out].ndim >= 2}
+        inputs = list(dict.fromkeys(i for n in nodes for i in n.input
+                                    if i and i not in inside and i in data and i not in self.const_names()))
+        graph_outputs = {o.name for o in self.graph.output}
+        outputs = list(dict.fromkeys(out for n in nodes for out in n.output if out not in self.const_names() and (
+            out in graph_outputs or any(out in m.input for m in self.graph.node if id(m) not in ids))))
+        return inputs, outputs
+
+    def const_names(self) -> set:
+        """Values that do not depend on the input's values (weights, constants, shape arithmetic)."""
+        if not hasattr(self, "_const_names"):
+            dependent = {self.input_name}
+            for n in self.graph.node:
+                if n.op_type not in ("Shape", "Size") and any(i in dependent for i in n.input):
+                    dependent.update(n.output)
+            self._const_names = {out for n in self.graph.node for out in n.output if out not in dependent}
+            self._const_names |= set(self.const)
+        return self._const_names
+
+    def _scope_tensor(self, prefix: str, path: str, key: str, shape: tuple, nodes):
+        import numpy as np
+
+        name = f"{path}.{key}"
+        if name in self.const and tuple(self.const[name].shape) == shape:
+            return self.const[name]
+        owner = key.rsplit(".", 1)[0] if "." in key else ""
+        for depth in range(owner.count(".") + 1, -1, -1):
+            sub = "/".join(owner.split(".")[:depth])
+            where = prefix + (sub + "/" if sub else "")
+            for n in nodes:
+                if not n.name.startswith(where):
+                    continue
+                # A node's weight comes before its bias (LayerNormalization(x, scale, bias), Gemm(x, W, b)).
+                for i in (reversed(n.input) if key.endswith("bias") else n.input):
+                    value = self.values.get(i, self.const.get(i))
+                    if i in self.const_names() and value is not None and tuple(np.shape(value)) == shape:
+                        return np.asarray(value)
+        return None
+
+    def _encoder_scope(self, prefix: str, path: str, nodes):
+        import itertools
+
+        import numpy as np
+        import torch
+        from torch import nn
+
+        from designer import modules
+
+        inputs, outputs = self._scope_io(nodes)
+        if len(inputs) != 1 or len(outputs) != 1:
+            return None
+        x, want = self.values[inputs[0]], self.values[outputs[0]]
+        if x.ndim != 3:
+            return None
+        embed = x.shape[-1]
+        w1 = self.const.get(f"{path}.linear1.weight")
+        if w1 is None:
+            return None
+        ff = w1.shape[0]
+        eps = next((float(_attrs(n).get("epsilon", 1e-5)) for n in nodes if n.op_type == "LayerNormalization"), 1e-5)
+        eps = _f32(eps)
+        heads = [h for h in range(1, embed + 1) if embed % h == 0]
+        probe = nn.TransformerEncoderLayer(embed, 1, ff, dropout=0.0, batch_first=True)
+        state = {}
+        for key, tensor in probe.state_dict().items():
+            value = self._scope_tensor(prefix, path, key, tuple(tensor.shape), nodes)
+            if value is None:
+                return None
+            state[key] = torch.from_numpy(np.array(value, dtype=np.float32))
+        x_t = torch.from_numpy(np.asarray(x, dtype=np.float32))
+        for nhead, activation, norm_first, causal in itertools.product(heads, ("relu", "gelu", "gelu_tanh"),
+                                                                       (False, True), (False, True)):
+            variant = causal or activation == "gelu_tanh"
+            cls = modules.EncoderLayer if variant else nn.TransformerEncoderLayer
+            kw = {"causal": causal} if variant else {}
+            layer = cls(embed, nhead, ff, dropout=0.0, activation=activation, layer_norm_eps=eps, batch_first=True,
+                        norm_first=norm_first, **kw)
+            layer.load_state_dict(state)
+            layer.eval()
+            with torch.no_grad():
+                got = layer(x_t).numpy()
+            if got.shape == want.shape and np.allclose(got, want, rtol=1e-4, atol=1e-4):
+                return {"module": layer, "input": inputs[0], "output": outputs[0], "name": path, "done": False}
+        return None
+
+    def _scope_node(self, node, scope) -> None:
+        if scope["done"] or scope["input"] not in self.env:
+            return
+        scope["done"] = True
+        base = re.sub(r"[^0-9A-Za-z_]", "_", scope["name"]) or "layer"
+        name, k = f"encoder_{base}", 2
+        while name in self.used_names:
+            name, k = f"encoder_{base}_{k}", k + 1
+        self.used_names.add(name)
+        self.root.add_module(name, scope["module"])
+        self.env[scope["output"]] = self.graph_fx.call_module(name, (self.env[scope["input"]],))
+
+    def _positional(self, node, data, table_name):
+        """x + table[:L]: a PositionalEncoding, learned (the table is a weight) or sinusoidal (a fixed table)."""
+        import numpy as np
+        import torch
+
+        from designer import modules
+
+        slice_node = self.producer.get(table_name)
+        if slice_node is None or slice_node.op_type != "Slice":
+            return False
+        source = slice_node.input[0]
+        table = self.const.get(source)
+        sliced = self.values.get(table_name)
+        x = self.values[node.input[0] if node.input[1] == table_name else node.input[1]]
+        if table is None or sliced is None or table.ndim != 2 or x.ndim != 3:
+            return False
+        length, embed = x.shape[1], x.shape[2]
+        if table.shape[1] != embed or not np.array_equal(sliced.reshape(length, embed), table[:length]):
+            return False
+        learned = source in self.learned
+        module = modules.PositionalEncoding(embed, kind="learned" if learned else "sinusoidal", max_len=table.shape[0])
+        if learned:
+            with torch.no_grad():
+                module.table.copy_(torch.from_numpy(np.array(table, dtype=np.float32)))
+        elif not np.allclose(module.table.numpy(), table, atol=1e-5):
+            return False
+        self.module(node, module, data)
+        return True
+
+    def _tied(self, weight_input: str):
+        """The Embedding whose table a Linear's weight is (through Transpose or Identity), if one is."""
+        name = weight_input
+        for _ in range(3):
+            if name in getattr(self, "embeddings", {}):
+                return self.embeddings[name]
+            producer = self.producer.get(name)
+            if producer is None or producer.op_type not in ("Transpose", "Identity"):
+                return None
+            name = producer.input[0]
+        return None
 
     # ---- the check
     def check(self, result: ImportResult) -> Problem | None:
