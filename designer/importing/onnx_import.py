@@ -189,6 +189,16 @@ def _f32(v: float) -> float:
     return float(f"{float(v):.7g}")
 
 
+def _module_path(prefix: str) -> str:
+    """The torch module path of an ONNX name scope: "/stack/stack.0/stack.0.0/" -> "stack.0.0",
+    "/attn/attn/" -> "attn.attn" (exporters write either the full path or the attribute at each level)."""
+    parts = [p for p in prefix.split("/") if p]
+    path = parts[0] if parts else ""
+    for part in parts[1:]:
+        path = part if part.startswith(path + ".") else f"{path}.{part}"
+    return path
+
+
 def _layer_name(node_name: str, op: str) -> str:
     """"/layer1/layer1.0/conv1/Conv" -> "conv1"; a name the designer can show."""
     parts = [p for p in node_name.split("/") if p and p != op]
@@ -860,11 +870,14 @@ class _Translator:
         for prefix in sorted(prefixes, key=len):  # outermost first
             if any(prefix.startswith(done) for done in found):
                 continue
-            path = prefix.rstrip("/").rsplit("/", 1)[-1]
+            path = _module_path(prefix)
             keys = {k[len(path) + 1:] for k in self.learned if k.startswith(path + ".")}
-            if not {"self_attn.in_proj_weight", "linear1.weight", "linear2.weight"} <= keys:
+            if {"self_attn.in_proj_weight", "linear1.weight", "linear2.weight"} <= keys:
+                scope = self._encoder_scope(prefix, path, prefixes[prefix])
+            elif {"in_proj_weight", "out_proj.weight"} <= keys:
+                scope = self._attention_scope(prefix, path, prefixes[prefix])
+            else:
                 continue
-            scope = self._encoder_scope(prefix, path, prefixes[prefix])
             if scope is not None:
                 found[prefix] = scope
                 for node in prefixes[prefix]:
@@ -961,14 +974,53 @@ class _Translator:
                 return {"module": layer, "input": inputs[0], "output": outputs[0], "name": path, "done": False}
         return None
 
+    def _attention_scope(self, prefix: str, path: str, nodes):
+        """nn.MultiheadAttention used as self-attention (the designer's MultiheadAttention layer)."""
+        import itertools
+
+        import numpy as np
+        import torch
+        from torch import nn
+
+        from designer import modules
+
+        inputs, outputs = self._scope_io(nodes)
+        if len(inputs) != 1 or len(outputs) != 1:
+            return None
+        x, want = self.values[inputs[0]], self.values[outputs[0]]
+        if x.ndim != 3 or want.shape != x.shape:
+            return None
+        embed = x.shape[-1]
+        x_t = torch.from_numpy(np.asarray(x, dtype=np.float32))
+        for bias in (True, False):
+            probe = nn.MultiheadAttention(embed, 1, bias=bias, batch_first=True)
+            state = {}
+            for key, tensor in probe.state_dict().items():
+                value = self._scope_tensor(prefix, path, key, tuple(tensor.shape), nodes)
+                if value is None:
+                    break
+                state[key] = torch.from_numpy(np.array(value, dtype=np.float32))
+            else:
+                for heads, causal in itertools.product([h for h in range(1, embed + 1) if embed % h == 0], (False, True)):
+                    layer = modules.SelfAttention(nn.MultiheadAttention(embed, heads, bias=bias, batch_first=True), causal)
+                    layer.attn.load_state_dict(state)
+                    layer.eval()
+                    with torch.no_grad():
+                        got = layer(x_t).numpy()
+                    if np.allclose(got, want, rtol=1e-4, atol=1e-4):
+                        return {"module": layer, "input": inputs[0], "output": outputs[0], "name": path, "done": False}
+        return None
+
     def _scope_node(self, node, scope) -> None:
         if scope["done"] or scope["input"] not in self.env:
             return
         scope["done"] = True
-        base = re.sub(r"[^0-9A-Za-z_]", "_", scope["name"]) or "layer"
-        name, k = f"encoder_{base}", 2
-        while name in self.used_names:
-            name, k = f"encoder_{base}_{k}", k + 1
+        base = re.sub(r"[^0-9A-Za-z_]", "_", scope["name"].rsplit(".", 1)[-1]) or "layer"
+        if base[0].isdigit():
+            base = f"layer_{base}"
+        name, k = base, 2
+        while name in self.used_names or hasattr(self.root, name):
+            name, k = f"{base}_{k}", k + 1
         self.used_names.add(name)
         self.root.add_module(name, scope["module"])
         self.env[scope["output"]] = self.graph_fx.call_module(name, (self.env[scope["input"]],))
