@@ -222,6 +222,10 @@ class _Translator:
         self.np = np
         self.input_name = _graph_inputs(model)[0].name
         self.producer = {out: node for node in self.graph.node for out in node.output}
+        self.users: dict[str, list] = {}
+        for node in self.graph.node:
+            for name in dict.fromkeys(node.input):
+                self.users.setdefault(name, []).append(node)
         self.values = self._evaluate()
 
     def fail(self, node, what: str) -> None:
@@ -495,7 +499,7 @@ class _Translator:
         self.module(node, module, ins[0])
 
     def _consumers(self, name: str) -> list:
-        return [n for n in self.graph.node if name in n.input]
+        return self.users.get(name, [])
 
     def _feeds_stack_sum(self, name: str) -> bool:
         users = self._consumers(name)
@@ -677,7 +681,7 @@ class _Translator:
         self._linear(node, ins[0], w.T, None)
 
     def _bias_after(self, node):
-        users = [n for n in self.graph.node if node.output[0] in n.input]
+        users = self.users.get(node.output[0], [])
         if len(users) == 1 and users[0].op_type == "Add":
             add = users[0]
             other = [i for i in add.input if i != node.output[0]]
@@ -792,7 +796,7 @@ class _Translator:
         self.module(node, getattr(nn, f"AdaptiveMaxPool{rank - 1}d")(1), ins[0])
 
     def _feeds_recurrent(self, name: str) -> bool:
-        return any(n.op_type in _GATES and n.input and n.input[0] == name for n in self.graph.node)
+        return any(n.op_type in _GATES and n.input[0] == name for n in self.users.get(name, []))
 
     def _recurrent(self, node, ins, a, kind: str):
         import numpy as np
@@ -844,7 +848,7 @@ class _Translator:
         out = self.graph_fx.call_function(operator_getitem(), (call, 0))
         self.env[node.output[0]] = _RecurrentY(out)
         for extra in node.output[1:]:
-            if extra and any(extra in n.input for n in self.graph.node):
+            if extra and self.users.get(extra):
                 raise _Fail(f"the final states of {kind} (Y_h, Y_c) are used; only its output sequence maps")
 
     def op_LSTM(self, node, ins, a):
@@ -894,7 +898,7 @@ class _Translator:
                                     if i and i not in inside and i in data and i not in self.const_names()))
         graph_outputs = {o.name for o in self.graph.output}
         outputs = list(dict.fromkeys(out for n in nodes for out in n.output if out not in self.const_names() and (
-            out in graph_outputs or any(out in m.input for m in self.graph.node if id(m) not in ids))))
+            out in graph_outputs or any(id(m) not in ids for m in self.users.get(out, [])))))
         return inputs, outputs
 
     def const_names(self) -> set:
