@@ -195,6 +195,26 @@ def _import(widget_key: str) -> None:
         S.flash(st.session_state, "success", f"Imported {md_text(upload.name)}.")
 
 
+def _import_onnx(widget_key: str) -> None:
+    from designer.analysis import analyze
+    from designer.importing.app_import import import_onnx_upload
+
+    upload = st.session_state.get(widget_key)
+    if upload is None:
+        return
+    design, problems, weights = import_onnx_upload(upload.getvalue(), upload.name)
+    if problems:
+        shown = "\n".join(f"- {md_text(p)}" for p in problems[:12])
+        more = f"\n- … and {len(problems) - 12} more" if len(problems) > 12 else ""
+        S.flash(st.session_state, "error", f"Not imported: {md_text(upload.name)} has parts without a design "
+                                           f"equivalent; your design is unchanged.\n{shown}{more}")
+        return
+    S.load_into(st.session_state, design)
+    params = analyze(design).params
+    kept = " Its weights are kept as the design's initial weights." if weights else ""
+    S.flash(st.session_state, "success", md_text(f"Imported {upload.name}: {params:,} parameters.{kept}"))
+
+
 def render_sidebar() -> None:
     state = st.session_state
     design = state[S.DESIGN]
@@ -238,5 +258,8 @@ def render_sidebar() -> None:
     with st.sidebar.expander("Import / export", expanded=False):
         st.file_uploader("Import a design file (.json)", type=["json"], key="import_file",
                          on_change=_import, args=("import_file",))
+        st.file_uploader("Import ONNX (.onnx)", type=["onnx"], key="import_onnx", on_change=_import_onnx,
+                         args=("import_onnx",), help="A model file from PyTorch, Keras or others, read as data "
+                         "(never run): its layers become an editable design and its weights the initial weights.")
         st.download_button("⬇ Export design.json", S.export_design(state), file_name=f"{file_stem(design)}.json",
                            mime="application/json", key="export_design", width="stretch")

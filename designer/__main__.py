@@ -1,4 +1,4 @@
-"""python -m designer: summary, layers, export, graph, train, datasets (see shared/design-format.md).
+"""python -m designer: summary, layers, export, graph, train, datasets, import (see shared/design-format.md).
 
 Exit codes: 0 fine; 1 the design has errors (still printed); 2 not a readable design file or bad
 usage (one line on stderr, no traceback).
@@ -161,6 +161,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return train_command(args, _load(args.design))
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from designer.importing import cli_import
+
+    return cli_import(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m designer", description="Netwright: design, check, export and train networks.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -208,6 +214,13 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("datasets", help="the datasets that train and the app offer")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_datasets)
+
+    s = sub.add_parser("import", help="turn a PyTorch class (file.py:ClassName) or an ONNX file into a design")
+    s.add_argument("source", help="file.py:ClassName (runs that file) or model.onnx")
+    s.add_argument("--input-shape", help="one sample, comma-separated, e.g. 3,32,32 (ONNX: read from the file when fixed)")
+    s.add_argument("--dtype", choices=("float32", "int64"), default=None)
+    s.add_argument("--out", help="design file to write (default: stdout); weights go beside it as .safetensors")
+    s.set_defaults(func=cmd_import)
     return p
 
 
