@@ -57,14 +57,15 @@ def dataset_rows() -> list[dict]:
     return list_datasets()
 
 
-def compatibility(design: dict, dataset) -> list[dict]:
-    """Problems between the design and the data, each with a fix (empty when they fit)."""
-    from designer.datasets import check_design_against_data
+def compatibility(design: dict, dataset) -> list:
+    """Problems between the design and the data: Issue objects with their fix and one-click action ([] when
+    they fit)."""
+    from designer.data import check_design_against_data
 
     analysis = S.analysis_of(design)
     inp = design.get("input") or {}
     return check_design_against_data(tuple(inp.get("shape", ())), inp.get("dtype", "float32"), design.get("task"),
-                                     analysis.output_shape, dataset)
+                                     analysis.output_shape, dataset, design)
 
 
 def start_run(design: dict, dataset, config) -> str:
@@ -222,9 +223,10 @@ def render_train(design: dict) -> None:
         config = _config_form(dataset) if dataset is not None else None
         processes = _processes_input() if config is not None else 1
         problems = compatibility(design, dataset) if dataset is not None else []
-        for p in problems:
-            st.warning(f"**{md_text(p['path'])}**: {md_text(p['message'])}"
-                       + (f"\n\nFix: {md_text(p['fix'])}" if p.get("fix") else ""))
+        for i, p in enumerate(problems):
+            st.warning(f"**{md_text(p.path)}**: {md_text(p.message)}" + (f"\n\nFix: {md_text(p.fix)}" if p.fix else ""))
+            if p.action is not None:
+                st.button(f"Fix: {p.fix}", key=f"train_fix_{i}", on_click=S.do_action, args=(state, p.action))
         job = job_manager().get(state.get(S.JOB_ID) or "")
         active = job is not None and job.status in ("queued", "running")
         ready = analysis.valid and dataset is not None and config is not None and not problems

@@ -96,7 +96,7 @@ def train_command(args: argparse.Namespace, design: dict) -> int:
                                          analysis.output_shape, dataset)
     if problems:
         for p in problems:
-            print(f"{p['path']}: {p['message']}" + (f" (fix: {p['fix']})" if p.get("fix") else ""), file=sys.stderr)
+            print(p, file=sys.stderr)
         return 1
     callbacks: list[Callback] = [ProgressBar()]
     if log_path is not None:

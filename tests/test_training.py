@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from designer import training
+from designer.train import checkpoints
 from designer.training import (
     Callback,
     InsufficientMemory,
@@ -428,7 +429,7 @@ def test_full_disk_does_not_crash_the_run(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(training, "save_file", full)
+    monkeypatch.setattr(checkpoints, "save_file", full)
     result, _ = train(lambda: mlp(), blobs(), epochs=2, checkpoint_dir=str(tmp_path))
     assert result.status == "completed"
     assert result.epochs_done == 2
