@@ -89,9 +89,11 @@ def start_torchrun_run(design: dict, dataset, config, processes: int) -> str:
 def _processes_input() -> int:
     """1: the in-app trainer; more: that many torchrun processes (DistributedDataParallel)."""
     n = st.number_input("Processes (torchrun)", 1, 64, 1, key="tr_procs",
-                        help="1 trains in the app. More runs the exported train.py under torchrun with that many "
-                             "processes (one per GPU on CUDA; CPU processes work too). Batch size is per process; "
-                             "train.py uses AdamW at a constant learning rate.")
+                        help="1 trains in a worker process of the app. More runs the exported train.py under "
+                             "torchrun with that many processes (DistributedDataParallel: one per GPU on CUDA; CPU "
+                             "processes work too), with the same options. Batch size is per process.")
+    st.caption("Processes: 1 trains in the app's own worker; more launch the exported train.py under torchrun "
+               "(data-parallel), with these same options.")
     return int(n)
 
 
@@ -150,37 +152,59 @@ def _upload_dataset():
     return dataset
 
 
-def _config_form(dataset) -> Any:
-    from designer.training import ConfigError, TrainConfig, resolve_device
+def _option_input(container, option) -> Any:
+    """One widget for one declared training option (designer.train.config.OPTIONS): its label, bounds,
+    default and help come from the declaration; a nullable number shows 0 for none."""
+    label, key, kind = option.extra["label"], f"tr_{option.name}", option.kind
+    if kind == "bool":
+        return container.toggle(label, value=option.default, key=key, help=option.help)
+    if kind == "choice":
+        return container.selectbox(label, list(option.choices), index=list(option.choices).index(option.default),
+                                   key=key, help=option.help)
+    low = option.min if option.min is not None else None
+    if kind == "int":
+        default = 0 if option.default is None else int(option.default)
+        lo = 0 if option.nullable else (int(low) if low is not None else None)
+        hi = int(option.max) if option.max is not None else None
+        return container.number_input(label + (" (0 = none)" if option.nullable else ""), lo, hi, default, step=1,
+                                      key=key, help=option.help)
+    default = 0.0 if option.default is None else float(option.default)
+    lo = 0.0 if option.nullable else low
+    return container.number_input(label + (" (0 = off)" if option.nullable else ""), lo,
+                                  float(option.max) if option.max is not None else None, default, format="%g",
+                                  key=key, help=option.help)
 
-    c = st.columns(4)
-    epochs = c[0].number_input("Epochs", 1, 1000, 3, key="tr_epochs")
-    batch = c[1].number_input("Batch size", 1, 65536, 64, key="tr_batch")
-    lr = c[2].number_input("Learning rate", 1e-6, 10.0, 1e-3, format="%g", key="tr_lr")
-    optimizer = c[3].selectbox("Optimizer", ["adam", "adamw", "sgd"], key="tr_opt")
-    c = st.columns(4)
-    schedule = c[0].selectbox("Schedule", ["constant", "cosine", "onecycle", "step"], key="tr_sched")
-    wd = c[1].number_input("Weight decay", 0.0, 1.0, 0.0, format="%g", key="tr_wd")
-    clip = c[2].number_input("Grad clip (0 = off)", 0.0, 1000.0, 0.0, key="tr_clip")
-    device = c[3].selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="tr_device")
+
+def _config_form(dataset) -> tuple[Any, int]:
+    """The training options, every one from its declaration; the rarer ones and the torchrun processes under
+    "More". Returns (TrainConfig or None when a value is refused, processes)."""
+    from designer.train.config import ConfigError, config_from_form, form_options, resolve_device
+
+    values: dict[str, Any] = {}
+    main = form_options(more=False)
+    for lo in range(0, len(main), 4):
+        cols = st.columns(4)
+        for col, option in zip(cols, main[lo:lo + 4]):
+            values[option.name] = _option_input(col, option)
     with st.expander("More"):
-        c = st.columns(3)
-        precision = c[0].selectbox("Precision (CUDA)", ["fp32", "bf16", "fp16"], key="tr_prec")
-        compile_ = c[1].toggle("torch.compile", key="tr_compile")
-        seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="tr_seed")
+        extra = form_options(more=True)
+        for lo in range(0, len(extra), 4):
+            cols = st.columns(4)
+            for col, option in zip(cols, extra[lo:lo + 4]):
+                values[option.name] = _option_input(col, option)
+        processes = _processes_input()
+    device = values.get("device", "auto")
     try:
         resolved = resolve_device(device)
         st.caption(f"Runs on **{resolved}**" + (" (auto)" if device == "auto" else ""))
     except ValueError as exc:
         st.error(md_text(exc))
-        return None
+        return None, processes
     try:
-        return TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), optimizer=optimizer,
-                           schedule=schedule, weight_decay=float(wd), grad_clip=float(clip) or None, device=device,
-                           precision=precision, compile=bool(compile_), seed=int(seed))
+        return config_from_form(values), processes
     except ConfigError as exc:
         st.error(md_text(exc))
-        return None
+        return None, processes
 
 
 def _memory_check(design: dict, dataset, config) -> bool:
@@ -220,8 +244,7 @@ def render_train(design: dict) -> None:
     left, right = st.columns([2, 3], gap="medium")
     with left:
         dataset = _choose_dataset(design)
-        config = _config_form(dataset) if dataset is not None else None
-        processes = _processes_input() if config is not None else 1
+        config, processes = _config_form(dataset) if dataset is not None else (None, 1)
         problems = compatibility(design, dataset) if dataset is not None else []
         for i, p in enumerate(problems):
             st.warning(f"**{md_text(p.path)}**: {md_text(p.message)}" + (f"\n\nFix: {md_text(p.fix)}" if p.fix else ""))

@@ -47,7 +47,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from designer.training import ConfigError, JobBase, RunResult, TrainConfig
+from designer.train.callbacks import RunResult
+from designer.train.config import ConfigError, TrainConfig, train_py_flags
+from designer.train.jobs import JobBase
 
 log = logging.getLogger(__name__)
 
@@ -111,22 +113,9 @@ def torchrun_command(config: TrainConfig, processes: int, device: str, *, log_ev
     if not _is_multi_node(extra_torchrun_args):
         launcher.append("--standalone")
     launcher += ["--nproc_per_node", str(processes), *map(str, extra_torchrun_args)]
-    amp = {"fp32": "none", "bf16": "bf16", "fp16": "fp16"}[config.precision]
-    train = ["train.py", "--data", "data.npz", "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-             "--lr", repr(float(config.lr)), "--optimizer", config.optimizer,
-             "--weight-decay", repr(float(config.weight_decay)), "--schedule", config.schedule,
-             "--device", device, "--amp", amp, "--seed", str(config.seed), "--log-every", str(log_every),
+    # Every training option's flag comes from its one declaration (designer.train.config.OPTIONS).
+    train = ["train.py", "--data", "data.npz", *train_py_flags(config, device), "--log-every", str(log_every),
              "--out", "out"]
-    if config.optimizer == "sgd":
-        train += ["--momentum", repr(float(config.momentum))]
-    if config.schedule == "step":
-        train += ["--step-size", str(config.step_size), "--gamma", repr(float(config.gamma))]
-    if config.grad_clip:
-        train += ["--grad-clip", repr(float(config.grad_clip))]
-    if config.compile:
-        train.append("--compile")
-    if config.max_steps:
-        train += ["--max-steps", str(config.max_steps)]
     return launcher + train + [str(a) for a in extra_train_args]
 
 
@@ -638,7 +627,7 @@ def launch_torchrun(design: dict, dataset: Any, config: TrainConfig, processes: 
     machines), `extra_train_args` to train.py. Bad values raise ConfigError before anything starts.
     """
     from designer.build import build_model
-    from designer.training import JOBS
+    from designer.train.jobs import JOBS
 
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ConfigError(f"processes must be a whole number of at least 1; received {processes!r}")

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from designer.train.callbacks import Callback, RunResult
-from designer.train.config import STATUSES, ModelOrFactory, TrainConfig, device_key, resolve_device
-from designer.train.trainer import Trainer
+from designer.train.config import STATUSES, TrainConfig, device_key, resolve_device
+from designer.train.trainer import ModelOrFactory, Trainer
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ from designer.train.checkpoints import save_checkpoint
 from designer.train.config import (
     DIVERGED_RATIO,
     ConfigError,
-    ModelOrFactory,
     TrainConfig,
     TrainingError,
     resolve_device,
@@ -31,6 +30,8 @@ from designer.train.memory import InsufficientMemory, _tensor_bytes, _torch_dtyp
 from designer.train.schedules import schedule_lr
 
 log = logging.getLogger(__name__)
+
+ModelOrFactory = nn.Module | Callable[[], nn.Module]
 
 # --------------------------------------------------------------------------- the trainer
 
