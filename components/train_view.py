@@ -1,8 +1,9 @@
 """The Train and Runs views: pick data and settings, start/stop a background run, watch it live,
 and browse the run history.
 
-The run itself is a designer.training.TrainingJob thread that never calls Streamlit; the page
-polls its snapshot from a fragment that reruns every second.
+Each run trains in a worker process of its own (designer.train.jobs.WorkerJob): this server process
+only reads the run's events. The page polls the job's snapshot from a fragment that reruns every
+second.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ _UPLOAD = "train_upload_dataset"
 
 @st.cache_resource
 def job_manager():
-    """One JobManager per server process: every session's runs, at most NETWRIGHT_RUNS_PER_DEVICE (2) at once
-    per device; further runs wait in a queue and say so."""
-    from designer.training import JobManager
+    """One JobManager per server process: every session's runs, each in a worker process, at most
+    NETWRIGHT_RUNS_PER_DEVICE (2) at once per device; further runs wait in a queue and say so."""
+    from designer.train.jobs import JobManager
 
-    return JobManager(max_concurrent_per_device=int(os.environ.get("NETWRIGHT_RUNS_PER_DEVICE", "2")))
+    return JobManager(max_concurrent_per_device=int(os.environ.get("NETWRIGHT_RUNS_PER_DEVICE", "2")),
+                      worker="process")
 
 
 def run_store():
@@ -69,11 +71,11 @@ def compatibility(design: dict, dataset) -> list:
 
 
 def start_run(design: dict, dataset, config) -> str:
-    """Queue a run of the design on the dataset; returns the job id. Plain: no Streamlit."""
-    from designer.build import build_model
+    """Queue a run of the design on the dataset (a worker process); returns the job id. Plain: no Streamlit."""
+    from designer.train.worker import DesignModel
 
     frozen = copy.deepcopy(design)
-    return job_manager().submit(lambda: build_model(frozen), dataset, config, store=run_store(), design=frozen)
+    return job_manager().submit(DesignModel(frozen), dataset, config, store=run_store(), design=frozen)
 
 
 # --- Processes (torchrun): more than one launches the exported train.py under torchrun -------------
@@ -283,12 +285,13 @@ def live_panel() -> None:
         return
     snap = job.snapshot()
     frac, text = charts.progress_text(snap)
+    text = status_line(snap, text)
     status = snap["status"]
     previous = st.session_state.get("_live_status")
     st.session_state["_live_status"] = status
     if previous in ("queued", "running") and status not in ("queued", "running"):
         st.rerun(scope="app")  # the run ended: redraw Start/Stop outside this fragment
-    st.progress(frac, text=f"{status} · {text}")
+    st.progress(frac, text=text)
     if snap.get("message"):
         (st.error if status in ("failed", "diverged") else st.caption)(md_text(snap["message"]))
     if snap["steps"]:
@@ -305,6 +308,17 @@ def live_panel() -> None:
         _sample_grid(job, result)
     if status not in ("queued", "running") and snap.get("run_id") is not None:
         st.caption(f"Saved as run #{snap['run_id']} in the Runs tab.")
+
+
+def status_line(snap: dict, progress: str) -> str:
+    """The progress bar's words: the start-up phase while no step has run yet (never "running · step 0"),
+    else the status and the progress. Plain: no Streamlit."""
+    status = snap["status"]
+    if status == "running" and not snap.get("step") and snap.get("phase"):
+        return f"starting · {snap['phase']}"
+    if status == "queued":
+        return f"queued · {snap.get('message') or 'waiting for a free slot'}"
+    return f"{status} · {progress}"
 
 
 def _sample_grid(job, result: dict) -> None:

@@ -143,12 +143,20 @@ class Trainer:
         for cb in self.callbacks:
             getattr(cb, method)(*args)
 
+    def _emit_optional(self, method: str, *args: Any) -> None:
+        """Hooks a callback need not have (on_setup, on_after_step, on_phase: newer than some callbacks)."""
+        for cb in self.callbacks:
+            hook = getattr(cb, method, None)
+            if hook is not None:
+                hook(*args)
+
     def _setup(self, p: _Progress) -> dict[str, Any]:
         """Seed, build, check memory, place data and model, make the optimizer."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self.device = device = resolve_device(cfg.device)
         ds = self.dataset
+        self._emit_optional("on_phase", "checking memory and building the model")
         if self.model is None:
             # The estimate comes first, from the network built on `meta` (no memory): a model that would not
             # fit is refused before a byte of it is allocated.
@@ -172,6 +180,7 @@ class Trainer:
         if device.type != "cpu":
             estimate["data"] = data_bytes if self._data_on_device else 0
             estimate["total"] += estimate["data"]
+        self._emit_optional("on_phase", f"moving the data and the model to {device}")
         place = device if self._data_on_device else torch.device("cpu")
         x_dtype = _torch_dtype(ds.dtype)
         y_dtype = torch.long if self._classify else torch.float32
@@ -181,8 +190,12 @@ class Trainer:
         self._check_output(model)
         self._forward = torch.compile(model) if cfg.compile else model
         self._optimizer = self._make_optimizer(model)
+        self._emit_optional("on_setup", model, self._optimizer)
         self._amp_dtype = self._precision(device, p)
         self._scaler = torch.amp.GradScaler("cuda") if self._amp_dtype == torch.float16 else None
+        # Only callbacks that override on_after_step cost a call per step.
+        self._after_step = any(type(cb).on_after_step is not Callback.on_after_step for cb in self.callbacks
+                               if hasattr(type(cb), "on_after_step"))
         n = len(self._x_train)
         self._steps_per_epoch = len(self._batch_bounds(n))
         total = cfg.epochs * self._steps_per_epoch
@@ -360,6 +373,8 @@ class Trainer:
         value = loss.item()
         p.step += 1
         self._emit("on_step", p.step, epoch, value, lr)
+        if self._after_step:
+            self._emit_optional("on_after_step", p.step, self.model, self._optimizer)
         # Throughput counts whole steps, callbacks included; the first step (warm-up,
         # compilation) is left out when there are others.
         elapsed = time.perf_counter() - t0
