@@ -99,13 +99,24 @@ def _processes_input() -> int:
     return int(n)
 
 
+def fitting_dataset(rows: list[dict], design: dict) -> str | None:
+    """The first dataset that takes the design's input, one whose labels are per token when the design
+    outputs one row of scores per position (a tagger). Plain: no Streamlit."""
+    inp = design.get("input") or {}
+    out = S.analysis_of(design).output_shape
+    tagging = out is not None and len(out) == 2 and inp.get("dtype") == "int64"
+    fits = [r for r in rows if list(r["input"]["shape"]) == list(inp.get("shape", []))
+            and r["input"]["dtype"] == inp.get("dtype", "float32")]
+    best = [r for r in fits if bool(r["task"].get("per_token")) == tagging]
+    return (best or fits or [{"name": None}])[0]["name"]
+
+
 def _choose_dataset(design: dict):
     rows = [r for r in dataset_rows() if r.get("available", True)]
     names = [r["name"] for r in rows]
     options = names + ["upload my data"]
     inp = design.get("input") or {}
-    fitting = next((r["name"] for r in rows if list(r["input"]["shape"]) == list(inp.get("shape", []))
-                    and r["input"]["dtype"] == inp.get("dtype", "float32")), names[0])
+    fitting = fitting_dataset(rows, design) or names[0]
     # Keyed by the design's input, so a design with another input gets the dataset that fits it proposed afresh.
     signature = f"{'x'.join(map(str, inp.get('shape', [])))}:{inp.get('dtype', 'float32')}"
     choice = st.selectbox("Dataset", options, index=options.index(fitting), key=f"{_SOURCE}:{signature}",

@@ -67,11 +67,12 @@ def test_builtin_matches_its_description(builtin, name):
         assert torch.isfinite(ds.x_train).all() and torch.isfinite(ds.x_val).all()
     if ds.task["kind"] == "classification":
         k = ds.task["num_classes"]
-        assert ds.y_train.dtype == torch.int64 and ds.y_train.shape == (len(ds.x_train),)
+        per_sample = tuple(ds.x_train.shape[1:2]) if ds.task.get("per_token") else ()  # a tag per token
+        assert ds.y_train.dtype == torch.int64 and ds.y_train.shape == (len(ds.x_train), *per_sample)
         assert len(ds.classes) == k
-        counts = torch.bincount(torch.cat([ds.y_train, ds.y_val]), minlength=k).float()
+        counts = torch.bincount(torch.cat([ds.y_train, ds.y_val]).flatten(), minlength=k).float()
         assert len(counts) == k and counts.min() > 0.8 * counts.mean() and counts.max() < 1.2 * counts.mean()
-        val_counts = torch.bincount(ds.y_val, minlength=k).float()
+        val_counts = torch.bincount(ds.y_val.flatten(), minlength=k).float()
         assert val_counts.min() > 0.5 * val_counts.mean()
     else:
         assert ds.y_train.dtype == torch.float32 and ds.y_train.shape[1:] == (8,)
@@ -639,3 +640,22 @@ def test_data_check_issues_carry_one_click_fixes(images10):
         assert all(isinstance(i, Issue) and i.action for i in issues), issues
         design = apply_action(design, issues[0].action)
     assert issues == [] and design["input"]["shape"] == [1, 28, 28] and design["layers"][-1]["out_features"] == 10
+
+
+def test_the_tags_dataset_has_one_label_per_token_and_the_tagger_fits_it():
+    from designer import analyze
+    from designer.templates import load_template
+
+    tags = load_dataset("tags")
+    assert tags.task == {"kind": "classification", "num_classes": 8, "per_token": True}
+    assert tags.x_train.shape[1:] == (32,) and tags.y_train.shape == tags.x_train.shape and tags.dtype == "int64"
+    assert int(tags.y_train.max()) == 7 and len(tags.classes) == 8
+    design = load_template("bigru_tagger")
+    a = analyze(design)
+    assert check_design_against_data(a.input_shape, a.input_dtype, design.get("task"), a.output_shape, tags) == []
+    design["layers"][1]["return_sequences"] = False
+    a = analyze(design)
+    (issue,) = check_design_against_data(a.input_shape, a.input_dtype, None, a.output_shape, tags, design)
+    assert issue.path == "output" and "no pooling" in issue.fix
+    a = analyze(load_template("transformer_classifier"))  # one class per document: not a tagger
+    assert check_design_against_data(a.input_shape, a.input_dtype, None, a.output_shape, tags)[0].path == "output"

@@ -88,3 +88,11 @@ def test_the_form_shows_every_option_with_its_declared_default():
     more = next(e for e in at.expander if e.label == "More")
     inside = {w.key for kind in ("number_input", "selectbox", "toggle") for w in more.get(kind)}
     assert {"tr_momentum", "tr_step_size", "tr_gamma", "tr_max_steps", "tr_procs"} <= inside
+
+
+def test_a_tagger_is_offered_the_per_token_dataset():
+    from designer.data import list_datasets
+
+    rows = list_datasets()
+    assert train_view.fitting_dataset(rows, load_template("bigru_tagger")) == "tags"
+    assert train_view.fitting_dataset(rows, load_template("transformer_classifier")) == "tokens"

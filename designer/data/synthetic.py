@@ -241,6 +241,27 @@ def _make_tokens(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarr
     return x.astype(np.int64), y
 
 
+TAG_NAMES = [f"{kind}{'+' if ahead else '-'}" for kind in ("noun", "verb", "adj", "other") for ahead in (0, 1)]
+TAG_LENGTH = 32
+
+
+def _make_tags(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sequence tagging: 32 token ids (vocabulary 500), one of 8 tags per position.
+
+    A token's word class is its id modulo 4 (drawn uniformly; the id within a class is Zipf-distributed,
+    as words are); its tag is that class and whether the next token's class is 2 or 3 ("+") or not ("-",
+    also at the last position). The tag needs the right-hand context: a bidirectional recurrent layer can
+    read it, a left-to-right one cannot.
+    """
+    word_class = rng.integers(0, 4, size=(n, TAG_LENGTH))
+    rank = rng.choice(np.arange(1, TOKEN_VOCAB // 4), size=(n, TAG_LENGTH), p=_zipf(TOKEN_VOCAB // 4 - 1, 0.7))
+    x = (rank * 4 + word_class).astype(np.int64)  # ids 4..499
+    ahead = np.zeros_like(word_class)
+    ahead[:, :-1] = word_class[:, 1:] >= 2
+    y = word_class * 2 + ahead
+    return x, y.astype(np.int64)
+
+
 SIGNAL_PAST, SIGNAL_FUTURE = 64, 8
 
 
@@ -327,6 +348,18 @@ BUILTINS: dict[str, _Builtin] = {
             6000,
             1000,
             _make_tokens,
+        ),
+        _Builtin(
+            "tags",
+            "sequence tagging: 32 token ids (vocabulary 500), one of 8 tags per token, read from the token "
+            "and the next one",
+            (TAG_LENGTH,),
+            "int64",
+            {**_classification(TAG_NAMES), "per_token": True},
+            TAG_NAMES,
+            6000,
+            1000,
+            _make_tags,
         ),
         _Builtin(
             "signals",

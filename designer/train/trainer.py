@@ -256,9 +256,13 @@ class Trainer:
         got = f"(N, {', '.join(map(str, out.shape[1:]))})"
         if self._classify:
             k = self._task["num_classes"]
-            if out.dim() != 2 or out.shape[1] != k:
-                raise TrainingError(f"for classification into {k} classes the model must output (N, {k}) "
-                                 f"logits; it outputs {got}. Make the last layer Linear with out_features={k}")
+            labels = tuple(self._y_train.shape[1:])  # (): one class per sample; (L,): one per position
+            if tuple(out.shape[1:]) != (*labels, k):
+                want = ", ".join(map(str, (*labels, k)))
+                what = f"{k} classes" if not labels else f"{k} tags at each of {', '.join(map(str, labels))} positions"
+                raise TrainingError(f"for classification into {what} the model must output (N, {want}) logits; "
+                                    f"it outputs {got}. Make the last layer Linear with out_features={k}"
+                                    + (" and keep the sequence (no pooling)" if labels else ""))
         else:
             per_sample = self._y_train[:1].numel()
             if out[:1].numel() != per_sample:
@@ -281,8 +285,8 @@ class Trainer:
         return torch.autocast(device_type="cuda", dtype=self._amp_dtype)
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self._classify:
-            return F.cross_entropy(out.float(), y)
+        if self._classify:  # (N, K) against (N,), or per token (N, L, K) against (N, L): the mean over labels
+            return F.cross_entropy(out.float().reshape(-1, out.shape[-1]), y.reshape(-1))
         return F.mse_loss(out.float(), y.reshape(out.shape).float())
 
     def _fit(self, p: _Progress) -> None:
@@ -408,11 +412,12 @@ class Trainer:
                     xb = self._x_val[lo:lo + bs].to(self.device, non_blocking=True)
                     yb = self._y_val[lo:lo + bs].to(self.device, non_blocking=True)
                     out = self._forward(xb).float()
-                    if self._classify:
-                        loss_sum += F.cross_entropy(out, yb, reduction="sum")
-                        pred = out.argmax(dim=1)
-                        metric_sum += (pred == yb).sum()
-                        confusion += torch.bincount(yb * k + pred, minlength=k * k)
+                    if self._classify:  # per label: a sample's class, or each token's tag
+                        logits, labels = out.reshape(-1, out.shape[-1]), yb.reshape(-1)
+                        loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+                        pred = logits.argmax(dim=1)
+                        metric_sum += (pred == labels).sum()
+                        confusion += torch.bincount(labels * k + pred, minlength=k * k)
                     else:
                         target = yb.reshape(out.shape).float()
                         loss_sum += F.mse_loss(out, target, reduction="sum")
@@ -420,7 +425,8 @@ class Trainer:
         finally:
             model.train()
         if self._classify:
-            p.val_loss, p.val_accuracy, p.val_mae = loss_sum.item() / n, metric_sum.item() / n, None
+            labels = n * max(self._y_val[:1].numel(), 1)
+            p.val_loss, p.val_accuracy, p.val_mae = loss_sum.item() / labels, metric_sum.item() / labels, None
             p.confusion = confusion.view(k, k).tolist()
         else:  # mean over every target value, as the training loss is
             values = n * max(self._y_val[:1].numel(), 1)
