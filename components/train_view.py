@@ -130,31 +130,26 @@ def _choose_dataset(design: dict):
 
 
 def _upload_dataset():
-    from designer.datasets import DataError, dataset_from_csv, dataset_from_image_zip, dataset_from_npz
+    from designer.data import DataError, dataset_from_upload
 
     upload = st.file_uploader("NPZ (X, y), CSV (features + label column) or a zip of image folders",
                               type=["npz", "csv", "zip"], key="train_upload")
     if upload is None:
         return st.session_state.get(_UPLOAD)
     try:
-        data = upload.getvalue()
-        name = upload.name.rsplit(".", 1)[0]
-        if upload.name.lower().endswith(".npz"):
-            dataset = dataset_from_npz(data, name=name)
-        elif upload.name.lower().endswith(".csv"):
-            dataset = dataset_from_csv(data, name=name)
-        else:
-            shape = (st.session_state[S.DESIGN].get("input") or {}).get("shape", [3, 32, 32])
-            channels = shape[0] if len(shape) == 3 and shape[0] in (1, 3) else 3
-            size = shape[-1] if len(shape) == 3 else 32
-            bar = st.progress(0.0, text="Reading images…")
+        shape = (st.session_state[S.DESIGN].get("input") or {}).get("shape", [3, 32, 32])
+        channels = shape[0] if len(shape) == 3 and shape[0] in (1, 3) else 3
+        size = shape[-1] if len(shape) == 3 else 32
+        bar = st.progress(0.0, text="Reading…") if upload.name.lower().endswith(".zip") else None
 
-            def progress(done: int, total: int) -> None:
-                # Each update is a Streamlit call, where a Stop or any click ends this run: decoding is cancellable.
-                if done % 16 == 0:
-                    bar.progress(done / max(total, 1), text=f"Reading images: {done:,} of {total:,}")
+        def progress(done: int, total: int) -> None:
+            # Each update is a Streamlit call, where a Stop or any click ends this run: decoding is cancellable.
+            if bar is not None and done % 16 == 0:
+                bar.progress(done / max(total, 1), text=f"Reading images: {done:,} of {total:,}")
 
-            dataset = dataset_from_image_zip(data, image_size=size, channels=channels, name=name, progress=progress)
+        dataset = dataset_from_upload(upload.getvalue(), upload.name, image_size=size, channels=channels,
+                                      progress=progress)
+        if bar is not None:
             bar.empty()
     except DataError as exc:
         st.error(md_text(f"{upload.name}: {exc}"))

@@ -56,13 +56,11 @@ class ProgressBar(Callback):
 
 def load_data(name: str, seed: int):
     """A built-in dataset by name, or the user's .npz / .csv file."""
-    from designer.data import dataset_from_csv, dataset_from_npz, load_dataset
+    from designer.data import dataset_from_upload, load_dataset
 
     path = Path(name)
-    if path.suffix.lower() == ".npz":
-        return dataset_from_npz(path, name=path.stem, seed=seed)
-    if path.suffix.lower() == ".csv":
-        return dataset_from_csv(path, name=path.stem, seed=seed)
+    if path.suffix.lower() in (".npz", ".csv", ".zip"):
+        return dataset_from_upload(path, path.name, seed=seed)
     return load_dataset(name, seed=seed)
 
 

@@ -659,3 +659,16 @@ def test_the_tags_dataset_has_one_label_per_token_and_the_tagger_fits_it():
     assert issue.path == "output" and "no pooling" in issue.fix
     a = analyze(load_template("transformer_classifier"))  # one class per document: not a tagger
     assert check_design_against_data(a.input_shape, a.input_dtype, None, a.output_shape, tags)[0].path == "output"
+
+
+def test_dataset_from_upload_reads_each_kind_and_names_the_others():
+    from designer.data import dataset_from_upload
+
+    buf = io.BytesIO()
+    np.savez(buf, X=np.zeros((10, 3), np.float32), y=np.arange(10) % 2)
+    assert dataset_from_upload(buf.getvalue(), "mine.npz").name == "mine"
+    table = "a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(10))
+    ds = dataset_from_upload(table.encode(), "table.csv")
+    assert ds.input_shape == (2,) and ds.task["kind"] == "classification"
+    with pytest.raises(DataError, match=r"notes\.txt: .*\.npz.*\.csv.*\.zip"):
+        dataset_from_upload(b"hello", "notes.txt")

@@ -13,7 +13,7 @@ from designer.data.base import DataCancelled, DataError, Dataset, shape_text
 from designer.data.catalog import dataset_names, list_datasets, load_dataset
 from designer.data.check import check_design_against_data
 from designer.data.real import default_data_dir, read_cifar10_bin, read_idx
-from designer.data.uploads import dataset_from_csv, dataset_from_image_zip, dataset_from_npz
+from designer.data.uploads import dataset_from_csv, dataset_from_image_zip, dataset_from_npz, dataset_from_upload
 
 __all__ = [
     "DataCancelled",
@@ -23,6 +23,7 @@ __all__ = [
     "dataset_from_csv",
     "dataset_from_image_zip",
     "dataset_from_npz",
+    "dataset_from_upload",
     "dataset_names",
     "default_data_dir",
     "list_datasets",

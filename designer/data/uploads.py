@@ -581,3 +581,35 @@ def _write_inside(root: Path, rel: PurePosixPath, data: bytes, label: str) -> No
     target.write_bytes(data)
 
 
+
+
+UPLOAD_KINDS = {".npz": "arrays X and y", ".csv": "a table: feature columns and a label column",
+                ".zip": "images, one folder per class"}
+
+
+def dataset_from_upload(
+    source: bytes | str | Path,
+    filename: str,
+    *,
+    seed: int = 0,
+    image_size: int = 32,
+    channels: int = 3,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Dataset:
+    """The one entry for user data, by the file's kind: .npz, .csv or a .zip of image folders.
+
+    `filename` names the dataset (its stem) and picks the reader; image_size, channels, progress
+    and cancel are for images. Any other kind is a DataError listing the ones read.
+    """
+    suffix = Path(filename).suffix.lower()
+    name = Path(filename).stem or "uploaded"
+    if suffix == ".npz":
+        return dataset_from_npz(source, name=name, seed=seed)
+    if suffix == ".csv":
+        return dataset_from_csv(source, name=name, seed=seed)
+    if suffix == ".zip":
+        return dataset_from_image_zip(source, image_size=image_size, channels=channels, name=name, seed=seed,
+                                      cancel=cancel, progress=progress)
+    kinds = "; ".join(f"{k} ({v})" for k, v in UPLOAD_KINDS.items())
+    raise DataError(f"{filename}: not a kind of data file read here; use {kinds}")
