@@ -57,6 +57,9 @@ class Dataset:
     x_val: torch.Tensor
     y_val: torch.Tensor
     classes: list[str] | None = None  # class names, for classification
+    # How to load it again by name: (name, seed, data_dir) for a catalog dataset, None for user data. A worker
+    # process loads such a dataset itself instead of receiving its tensors.
+    origin: tuple | None = None
 
     @property
     def size(self) -> int:

@@ -51,9 +51,14 @@ def load_dataset(name: str, seed: int = 0, data_dir: str | Path | None = None) -
     real sets use their official train/test split (the test part as validation) and ignore it."""
     key = _key(name)
     if key in BUILTINS:
-        return _load_builtin(BUILTINS[key], seed)
-    if key in REAL:
-        return _load_real(REAL[key], Path(data_dir).expanduser() if data_dir else default_data_dir())
+        dataset = _load_builtin(BUILTINS[key], seed)
+    elif key in REAL:
+        dataset = _load_real(REAL[key], Path(data_dir).expanduser() if data_dir else default_data_dir())
+    else:
+        dataset = None
+    if dataset is not None:
+        dataset.origin = (key, seed, None if data_dir is None else str(data_dir))
+        return dataset
     raise DataError(f"unknown dataset '{name}'; the datasets are: {', '.join(dataset_names())}")
 
 

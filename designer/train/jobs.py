@@ -292,7 +292,8 @@ class WorkerJob(JobBase):
                 if self._stop_requested:
                     self._stop_event.set()
             process = ctx.Process(target=worker.main, name=f"netwright-worker-{self.job_id}", daemon=True,
-                                  args=(self.model_factory, self.dataset, self.config.to_dict(), str(self.log_path),
+                                  args=(self.model_factory, worker.dataset_message(self.dataset), self.config.to_dict(),
+                                        str(self.log_path),
                                         self._stop_event, os.getpid(), self.threads))
             process.start()
             with self._lock:

@@ -32,6 +32,25 @@ def context() -> Any:
     return mp.get_context("spawn")
 
 
+def dataset_message(dataset: Any) -> Any:
+    """What a worker is sent for a dataset: its name for a catalog dataset (the worker loads it: the tensors
+    then live in the worker's own memory, which trains measurably faster than tensors received through shared
+    memory), else the dataset itself."""
+    origin = getattr(dataset, "origin", None)
+    return ("catalog", *origin) if origin else dataset
+
+
+def _receive(message: Any) -> Any:
+    if isinstance(message, tuple) and message and message[0] == "catalog":
+        from designer.data import load_dataset
+
+        _, name, seed, data_dir = message
+        return load_dataset(name, seed=seed, data_dir=data_dir)
+    for name in ("x_train", "y_train", "x_val", "y_val"):  # out of shared memory, into the worker's own
+        setattr(message, name, getattr(message, name).clone())
+    return message
+
+
 def _watch(trainer: Any, stop_event: Any, parent_pid: int, done: threading.Event) -> None:
     while not done.is_set():
         if stop_event.wait(0.05) or os.getppid() != parent_pid:
@@ -46,12 +65,13 @@ def main(model_factory: Any, dataset: Any, config: dict, log_path: str, stop_eve
     from designer.train.config import TrainConfig
 
     logger = JsonlLogger(log_path, full=True)
-    logger.on_phase("the worker is building the model")
+    logger.on_phase("the worker is loading the dataset")
     try:
         import torch
 
         if threads:
             torch.set_num_threads(threads)
+        dataset = _receive(dataset)
         from designer.train.trainer import Trainer
 
         trainer = Trainer(model_factory, dataset, TrainConfig.from_dict(config), [logger])
