@@ -132,7 +132,7 @@ async def _session(browser, url: str, res: SessionResult, others: list[str], tem
             await dataset.click()
             await page.get_by_role("option", name=re.compile(r"^signals")).click()
             await expect(dataset).to_have_value(re.compile(r"^signals"), timeout=wait_ms)
-            epochs = panel.get_by_label("Epochs")
+            epochs = panel.get_by_role("spinbutton", name="Epochs", exact=True)
             await epochs.fill("1")
             await epochs.press("Enter")
             await expect(epochs).to_have_value("1", timeout=wait_ms)
