@@ -158,6 +158,26 @@ def design_plain_throughput(design: dict, data, batch_size: int, steps: int) -> 
     return done / (time.perf_counter() - t_first)
 
 
+def stop_latency(design: dict, data) -> tuple[float, float]:
+    """(seconds from submit to the 5th step, seconds from stop() to 'stopped' in the job's snapshot) of one
+    worker run: what the page shows, since it reads the snapshot."""
+    from designer.train.jobs import JobManager
+    from designer.train.worker import DesignModel
+
+    manager = JobManager(worker="process")
+    t0 = time.perf_counter()
+    job = manager.get(manager.submit(DesignModel(design), data, TrainConfig(epochs=1000, device="cpu")))
+    while job.snapshot()["step"] < 5 and job.status in ("queued", "running"):
+        time.sleep(0.005)
+    started = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    job.stop()
+    while job.status in ("queued", "running"):
+        time.sleep(0.005)
+    assert job.status == "stopped", job.snapshot()["message"]
+    return started, time.perf_counter() - t1
+
+
 def app_main(args: argparse.Namespace) -> None:
     import os
     import tempfile
@@ -187,6 +207,9 @@ def app_main(args: argparse.Namespace) -> None:
     for name, runs in (("app worker", worker), ("designer train", cli), ("plain loop", plain)):
         key = {"app worker": "worker", "designer train": "cli", "plain loop": "plain"}[name]
         print(f"{name:15}: {med[key]:10.1f} samples/s (median; runs {', '.join(f'{v:.0f}' for v in runs)})")
+    started, stopped = stop_latency(design, data)
+    print(f"worker start-up: {started:.2f} s from submit to the 5th step; stop: {stopped:.3f} s from stop() to "
+          f"'stopped' (target <= 1 s) {'OK' if stopped <= 1.0 else 'ABOVE TARGET'}")
     best = {"worker": max(worker), "cli": max(cli), "plain": max(plain)}
     for other in ("cli", "plain"):
         ratio = med["worker"] / med[other]
