@@ -43,7 +43,8 @@ class DataCancelled(DataError):
 class Dataset:
     """A dataset ready to train on: train/validation tensors, one sample's shape and dtype, the task.
 
-    Classification: `y` is int64 of shape (N,) with class ids in [0, num_classes).
+    Classification: `y` is int64 of shape (N,) with class ids in [0, num_classes); per token
+    (task["per_token"], sequence tagging) of shape (N, L): one class id per position.
     Regression: `y` is float32 of shape (N, *target_shape).
     """
 

@@ -186,12 +186,18 @@ def add_config_flags(parser: Any) -> None:
     """Add one flag per option to an argparse parser (`python -m designer train`); defaults are OPTIONS'."""
     for o in OPTIONS:
         flag, help_text = o.extra["cli"], o.help.replace("%", "%%")
+        if o.default is not None and o.kind != "bool":
+            help_text += f" (default: {o.default:g})" if isinstance(o.default, float) else f" (default: {o.default})"
         if o.kind == "bool":
             parser.add_argument(flag, action="store_true", dest=o.name, help=help_text)
             continue
         kw: dict[str, Any] = {"dest": o.name, "default": o.default, "help": help_text}
         if o.kind == "choice" and o.name != "device":
             kw["choices"] = list(o.choices)
+        elif o.name == "device":  # cuda:N is accepted too, so no argparse choices
+            kw["metavar"] = "{" + ",".join(o.choices) + "}"
+        elif o.kind == "str":
+            kw["metavar"] = "DIR"
         elif o.kind in ("int", "float"):
             kw["metavar"] = "N" if o.kind == "int" else "X"  # text: config_from_args refuses it in one line
         parser.add_argument(flag, **kw)

@@ -1,4 +1,8 @@
-"""Background jobs the page polls, and the manager that queues them per device."""
+"""Background jobs the page polls, and the manager that queues them per device.
+
+The app's runs are WorkerJobs: a spawned worker process per run (designer.train.worker) writes the
+event log, this process only reads it. Every kind of job keeps its progress in one `Progress`.
+"""
 
 from __future__ import annotations
 
@@ -93,8 +97,9 @@ class Progress(Callback):
 class JobBase:
     """What every background job shares with the page: its progress state under one lock.
 
-    TrainingJob (the in-app trainer) and designer.launch.TorchrunJob (train.py under torchrun)
-    fill it in; the page only ever reads `snapshot()`.
+    WorkerJob (a worker process: the app), TrainingJob (a thread: library use) and
+    designer.launch.TorchrunJob (train.py under torchrun) all fill it in through the one `Progress`
+    bookkeeping; the page only ever reads `snapshot()`.
     """
 
     def __init__(self, job_id: str, dataset: Any, config: TrainConfig, store: Any = None,
