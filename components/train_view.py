@@ -1,8 +1,9 @@
 """The Train and Runs views: pick data and settings, start/stop a background run, watch it live,
 and browse the run history.
 
-The run itself is a designer.training.TrainingJob thread that never calls Streamlit; the page
-polls its snapshot from a fragment that reruns every second.
+Each run trains in a worker process of its own (designer.train.jobs.WorkerJob): this server process
+only reads the run's events. The page polls the job's snapshot from a fragment that reruns every
+second.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ _UPLOAD = "train_upload_dataset"
 
 @st.cache_resource
 def job_manager():
-    """One JobManager per server process: every session's runs, at most NETWRIGHT_RUNS_PER_DEVICE (2) at once
-    per device; further runs wait in a queue and say so."""
-    from designer.training import JobManager
+    """One JobManager per server process: every session's runs, each in a worker process, at most
+    NETWRIGHT_RUNS_PER_DEVICE (2) at once per device; further runs wait in a queue and say so."""
+    from designer.train.jobs import JobManager
 
-    return JobManager(max_concurrent_per_device=int(os.environ.get("NETWRIGHT_RUNS_PER_DEVICE", "2")))
+    return JobManager(max_concurrent_per_device=int(os.environ.get("NETWRIGHT_RUNS_PER_DEVICE", "2")),
+                      worker="process")
 
 
 def run_store():
@@ -56,22 +58,23 @@ def dataset_rows() -> list[dict]:
     return list_datasets()
 
 
-def compatibility(design: dict, dataset) -> list[dict]:
-    """Problems between the design and the data, each with a fix (empty when they fit)."""
-    from designer.datasets import check_design_against_data
+def compatibility(design: dict, dataset) -> list:
+    """Problems between the design and the data: Issue objects with their fix and one-click action ([] when
+    they fit)."""
+    from designer.data import check_design_against_data
 
     analysis = S.analysis_of(design)
     inp = design.get("input") or {}
     return check_design_against_data(tuple(inp.get("shape", ())), inp.get("dtype", "float32"), design.get("task"),
-                                     analysis.output_shape, dataset)
+                                     analysis.output_shape, dataset, design)
 
 
 def start_run(design: dict, dataset, config) -> str:
-    """Queue a run of the design on the dataset; returns the job id. Plain: no Streamlit."""
-    from designer.build import build_model
+    """Queue a run of the design on the dataset (a worker process); returns the job id. Plain: no Streamlit."""
+    from designer.train.worker import DesignModel
 
     frozen = copy.deepcopy(design)
-    return job_manager().submit(lambda: build_model(frozen), dataset, config, store=run_store(), design=frozen)
+    return job_manager().submit(DesignModel(frozen), dataset, config, store=run_store(), design=frozen)
 
 
 # --- Processes (torchrun): more than one launches the exported train.py under torchrun -------------
@@ -87,10 +90,24 @@ def start_torchrun_run(design: dict, dataset, config, processes: int) -> str:
 def _processes_input() -> int:
     """1: the in-app trainer; more: that many torchrun processes (DistributedDataParallel)."""
     n = st.number_input("Processes (torchrun)", 1, 64, 1, key="tr_procs",
-                        help="1 trains in the app. More runs the exported train.py under torchrun with that many "
-                             "processes (one per GPU on CUDA; CPU processes work too). Batch size is per process; "
-                             "train.py uses AdamW at a constant learning rate.")
+                        help="1 trains in a worker process of the app. More runs the exported train.py under "
+                             "torchrun with that many processes (DistributedDataParallel: one per GPU on CUDA; CPU "
+                             "processes work too), with the same options. Batch size is per process.")
+    st.caption("Processes: 1 trains in the app's own worker; more launch the exported train.py under torchrun "
+               "(data-parallel), with these same options.")
     return int(n)
+
+
+def fitting_dataset(rows: list[dict], design: dict) -> str | None:
+    """The first dataset that takes the design's input, one whose labels are per token when the design
+    outputs one row of scores per position (a tagger). Plain: no Streamlit."""
+    inp = design.get("input") or {}
+    out = S.analysis_of(design).output_shape
+    tagging = out is not None and len(out) == 2 and inp.get("dtype") == "int64"
+    fits = [r for r in rows if list(r["input"]["shape"]) == list(inp.get("shape", []))
+            and r["input"]["dtype"] == inp.get("dtype", "float32")]
+    best = [r for r in fits if bool(r["task"].get("per_token")) == tagging]
+    return (best or fits or [{"name": None}])[0]["name"]
 
 
 def _choose_dataset(design: dict):
@@ -98,8 +115,7 @@ def _choose_dataset(design: dict):
     names = [r["name"] for r in rows]
     options = names + ["upload my data"]
     inp = design.get("input") or {}
-    fitting = next((r["name"] for r in rows if list(r["input"]["shape"]) == list(inp.get("shape", []))
-                    and r["input"]["dtype"] == inp.get("dtype", "float32")), names[0])
+    fitting = fitting_dataset(rows, design) or names[0]
     # Keyed by the design's input, so a design with another input gets the dataset that fits it proposed afresh.
     signature = f"{'x'.join(map(str, inp.get('shape', [])))}:{inp.get('dtype', 'float32')}"
     choice = st.selectbox("Dataset", options, index=options.index(fitting), key=f"{_SOURCE}:{signature}",
@@ -113,31 +129,26 @@ def _choose_dataset(design: dict):
 
 
 def _upload_dataset():
-    from designer.datasets import DataError, dataset_from_csv, dataset_from_image_zip, dataset_from_npz
+    from designer.data import DataError, dataset_from_upload
 
     upload = st.file_uploader("NPZ (X, y), CSV (features + label column) or a zip of image folders",
                               type=["npz", "csv", "zip"], key="train_upload")
     if upload is None:
         return st.session_state.get(_UPLOAD)
     try:
-        data = upload.getvalue()
-        name = upload.name.rsplit(".", 1)[0]
-        if upload.name.lower().endswith(".npz"):
-            dataset = dataset_from_npz(data, name=name)
-        elif upload.name.lower().endswith(".csv"):
-            dataset = dataset_from_csv(data, name=name)
-        else:
-            shape = (st.session_state[S.DESIGN].get("input") or {}).get("shape", [3, 32, 32])
-            channels = shape[0] if len(shape) == 3 and shape[0] in (1, 3) else 3
-            size = shape[-1] if len(shape) == 3 else 32
-            bar = st.progress(0.0, text="Reading images…")
+        shape = (st.session_state[S.DESIGN].get("input") or {}).get("shape", [3, 32, 32])
+        channels = shape[0] if len(shape) == 3 and shape[0] in (1, 3) else 3
+        size = shape[-1] if len(shape) == 3 else 32
+        bar = st.progress(0.0, text="Reading…") if upload.name.lower().endswith(".zip") else None
 
-            def progress(done: int, total: int) -> None:
-                # Each update is a Streamlit call, where a Stop or any click ends this run: decoding is cancellable.
-                if done % 16 == 0:
-                    bar.progress(done / max(total, 1), text=f"Reading images: {done:,} of {total:,}")
+        def progress(done: int, total: int) -> None:
+            # Each update is a Streamlit call, where a Stop or any click ends this run: decoding is cancellable.
+            if bar is not None and done % 16 == 0:
+                bar.progress(done / max(total, 1), text=f"Reading images: {done:,} of {total:,}")
 
-            dataset = dataset_from_image_zip(data, image_size=size, channels=channels, name=name, progress=progress)
+        dataset = dataset_from_upload(upload.getvalue(), upload.name, image_size=size, channels=channels,
+                                      progress=progress)
+        if bar is not None:
             bar.empty()
     except DataError as exc:
         st.error(md_text(f"{upload.name}: {exc}"))
@@ -148,37 +159,59 @@ def _upload_dataset():
     return dataset
 
 
-def _config_form(dataset) -> Any:
-    from designer.training import ConfigError, TrainConfig, resolve_device
+def _option_input(container, option) -> Any:
+    """One widget for one declared training option (designer.train.config.OPTIONS): its label, bounds,
+    default and help come from the declaration; a nullable number shows 0 for none."""
+    label, key, kind = option.extra["label"], f"tr_{option.name}", option.kind
+    if kind == "bool":
+        return container.toggle(label, value=option.default, key=key, help=option.help)
+    if kind == "choice":
+        return container.selectbox(label, list(option.choices), index=list(option.choices).index(option.default),
+                                   key=key, help=option.help)
+    low = option.min if option.min is not None else None
+    if kind == "int":
+        default = 0 if option.default is None else int(option.default)
+        lo = 0 if option.nullable else (int(low) if low is not None else None)
+        hi = int(option.max) if option.max is not None else None
+        return container.number_input(label + (" (0 = none)" if option.nullable else ""), lo, hi, default, step=1,
+                                      key=key, help=option.help)
+    default = 0.0 if option.default is None else float(option.default)
+    lo = 0.0 if option.nullable else low
+    return container.number_input(label + (" (0 = off)" if option.nullable else ""), lo,
+                                  float(option.max) if option.max is not None else None, default, format="%g",
+                                  key=key, help=option.help)
 
-    c = st.columns(4)
-    epochs = c[0].number_input("Epochs", 1, 1000, 3, key="tr_epochs")
-    batch = c[1].number_input("Batch size", 1, 65536, 64, key="tr_batch")
-    lr = c[2].number_input("Learning rate", 1e-6, 10.0, 1e-3, format="%g", key="tr_lr")
-    optimizer = c[3].selectbox("Optimizer", ["adam", "adamw", "sgd"], key="tr_opt")
-    c = st.columns(4)
-    schedule = c[0].selectbox("Schedule", ["constant", "cosine", "onecycle", "step"], key="tr_sched")
-    wd = c[1].number_input("Weight decay", 0.0, 1.0, 0.0, format="%g", key="tr_wd")
-    clip = c[2].number_input("Grad clip (0 = off)", 0.0, 1000.0, 0.0, key="tr_clip")
-    device = c[3].selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="tr_device")
+
+def _config_form(dataset) -> tuple[Any, int]:
+    """The training options, every one from its declaration; the rarer ones and the torchrun processes under
+    "More". Returns (TrainConfig or None when a value is refused, processes)."""
+    from designer.train.config import ConfigError, config_from_form, form_options, resolve_device
+
+    values: dict[str, Any] = {}
+    main = form_options(more=False)
+    for lo in range(0, len(main), 4):
+        cols = st.columns(4)
+        for col, option in zip(cols, main[lo:lo + 4]):
+            values[option.name] = _option_input(col, option)
     with st.expander("More"):
-        c = st.columns(3)
-        precision = c[0].selectbox("Precision (CUDA)", ["fp32", "bf16", "fp16"], key="tr_prec")
-        compile_ = c[1].toggle("torch.compile", key="tr_compile")
-        seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="tr_seed")
+        extra = form_options(more=True)
+        for lo in range(0, len(extra), 4):
+            cols = st.columns(4)
+            for col, option in zip(cols, extra[lo:lo + 4]):
+                values[option.name] = _option_input(col, option)
+        processes = _processes_input()
+    device = values.get("device", "auto")
     try:
         resolved = resolve_device(device)
         st.caption(f"Runs on **{resolved}**" + (" (auto)" if device == "auto" else ""))
     except ValueError as exc:
         st.error(md_text(exc))
-        return None
+        return None, processes
     try:
-        return TrainConfig(epochs=int(epochs), batch_size=int(batch), lr=float(lr), optimizer=optimizer,
-                           schedule=schedule, weight_decay=float(wd), grad_clip=float(clip) or None, device=device,
-                           precision=precision, compile=bool(compile_), seed=int(seed))
+        return config_from_form(values), processes
     except ConfigError as exc:
         st.error(md_text(exc))
-        return None
+        return None, processes
 
 
 def _memory_check(design: dict, dataset, config) -> bool:
@@ -219,12 +252,12 @@ def render_train(design: dict) -> None:
     with left:
         dataset = _choose_dataset(design)
         data_view.render_real_datasets()
-        config = _config_form(dataset) if dataset is not None else None
-        processes = _processes_input() if config is not None else 1
+        config, processes = _config_form(dataset) if dataset is not None else (None, 1)
         problems = compatibility(design, dataset) if dataset is not None else []
-        for p in problems:
-            st.warning(f"**{md_text(p['path'])}**: {md_text(p['message'])}"
-                       + (f"\n\nFix: {md_text(p['fix'])}" if p.get("fix") else ""))
+        for i, p in enumerate(problems):
+            st.warning(f"**{md_text(p.path)}**: {md_text(p.message)}" + (f"\n\nFix: {md_text(p.fix)}" if p.fix else ""))
+            if p.action is not None:
+                st.button(f"Fix: {p.fix}", key=f"train_fix_{i}", on_click=S.do_action, args=(state, p.action))
         job = job_manager().get(state.get(S.JOB_ID) or "")
         active = job is not None and job.status in ("queued", "running")
         ready = analysis.valid and dataset is not None and config is not None and not problems
@@ -258,12 +291,13 @@ def live_panel() -> None:
         return
     snap = job.snapshot()
     frac, text = charts.progress_text(snap)
+    text = status_line(snap, text)
     status = snap["status"]
     previous = st.session_state.get("_live_status")
     st.session_state["_live_status"] = status
     if previous in ("queued", "running") and status not in ("queued", "running"):
         st.rerun(scope="app")  # the run ended: redraw Start/Stop outside this fragment
-    st.progress(frac, text=f"{status} · {text}")
+    st.progress(frac, text=text)
     if snap.get("message"):
         (st.error if status in ("failed", "diverged") else st.caption)(md_text(snap["message"]))
     run_results.render_headline(snap, job.dataset)
@@ -281,3 +315,14 @@ def live_panel() -> None:
         run_results.render_wrong_predictions(job, result)
     if status not in ("queued", "running") and snap.get("run_id") is not None:
         st.caption(f"Saved as run #{snap['run_id']} in the Runs tab.")
+
+
+def status_line(snap: dict, progress: str) -> str:
+    """The progress bar's words: the start-up phase while no step has run yet (never "running · step 0"),
+    else the status and the progress. Plain: no Streamlit."""
+    status = snap["status"]
+    if status == "running" and not snap.get("step") and snap.get("phase"):
+        return f"starting · {snap['phase']}"
+    if status == "queued":
+        return f"queued · {snap.get('message') or 'waiting for a free slot'}"
+    return f"{status} · {progress}"

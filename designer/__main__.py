@@ -196,19 +196,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a design on a dataset")
     s.add_argument("design")
     s.add_argument("--dataset", required=True, help="a name from `datasets`, or a .npz/.csv file")
-    s.add_argument("--epochs", type=int, default=5)
-    s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--lr", type=float, default=1e-3)
-    s.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam")
-    s.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"), default="constant")
-    s.add_argument("--weight-decay", type=float, default=0.0)
-    s.add_argument("--grad-clip", type=float, default=None)
-    s.add_argument("--max-steps", type=int, default=None)
-    s.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    s.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    s.add_argument("--seed", default="0", help="a whole number from 0 to 4294967295")
+    from designer.train.config import add_config_flags  # torch-free: only the option declarations
+
+    add_config_flags(s)  # every training option, from its one declaration
     s.add_argument("--log", help="write JSON lines of steps, epochs and the end")
-    s.add_argument("--out", help="folder for checkpoints (best/last .safetensors)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("datasets", help="the datasets that train and the app offer")

@@ -19,6 +19,7 @@ import torch
 from designer.blocks import block_rule
 from designer.design import check_document, check_node, child_slots, format_path, limit_issues, parse_path
 from designer.errors import Issue
+from designer.layer_modules import make_layer
 from designer.params import size_text
 from designer.registry import LayerSpec, get_spec
 
@@ -124,8 +125,6 @@ class LayerFailure(Exception):
 @lru_cache(maxsize=8192)
 def _run_leaf(type_name: str, values_json: str, shape: Shape, dtype: str) -> tuple[Shape, int, int, int]:
     """(output shape, params, trainable params, FLOPs per sample) of one layer, computed on `meta`."""
-    from designer.build import make_layer
-
     spec = get_spec(type_name)
     values = json.loads(values_json)
     try:

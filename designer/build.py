@@ -15,10 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from designer import modules
 from designer.analysis import Analysis, Instance, analyze
 from designer.blocks import block_rule
 from designer.errors import Issue
+from designer.layer_modules import layer_arguments, layer_class, make_layer  # noqa: F401 - re-exported
 from designer.registry import LayerSpec
 
 # Short attribute stems, nanoGPT/torchvision style.
@@ -66,7 +66,7 @@ def check_fits(analysis: Analysis) -> None:
     device = torch.empty(0).device  # honours `with torch.device(...)` and torch.set_default_device
     if device.type == "meta":
         return
-    from designer.training import available_memory, format_bytes
+    from designer.train.memory import available_memory, format_bytes
 
     need = analysis.params * 4
     free = available_memory(device)
@@ -117,36 +117,6 @@ def attribute_names(instances: list[Instance]) -> list[str]:
 
 def _stem(spec: LayerSpec) -> str:
     return _STEMS.get(spec.type, sanitize_identifier(spec.type))
-
-
-def layer_arguments(spec: LayerSpec, values: dict[str, Any], in_shape: tuple[int, ...]) -> tuple[dict, dict]:
-    """(constructor keywords, wrapper keywords) of a layer: inferred sizes, parameters, fixed keywords."""
-    ctor: dict[str, Any] = dict(spec.infer(in_shape)) if spec.infer else {}
-    wrapper: dict[str, Any] = {}
-    plain = not spec.uses_variant(values)
-    for p in spec.params:
-        if plain and p.name in spec.variant_params:
-            continue
-        target = wrapper if p.name in spec.wrapper_params else ctor
-        target[p.name] = p.as_python(values[p.name])
-    ctor.update(spec.fixed)
-    return ctor, wrapper
-
-
-def layer_class(spec: LayerSpec, values: dict[str, Any] | None = None) -> type[nn.Module]:
-    """The class of a layer: torch.nn's, a designer.modules one, or the spec's variant where the values ask."""
-    if values is not None and spec.uses_variant(values):
-        return getattr(modules, spec.variant)
-    return getattr(nn, spec.type) if spec.module_source == "nn" else getattr(modules, spec.type)
-
-
-def make_layer(spec: LayerSpec, values: dict[str, Any], in_shape: tuple[int, ...]) -> nn.Module:
-    """The module of one (non-block) layer for an input of `in_shape` (batch excluded)."""
-    ctor, wrapper_kw = layer_arguments(spec, values, in_shape)
-    module = layer_class(spec, values)(**ctor)
-    if spec.wrapper:
-        module = getattr(modules, spec.wrapper)(module, **wrapper_kw)
-    return module
 
 
 def _sequence(instances: list[Instance]) -> nn.Sequential:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from designer.training import Callback, RunResult
+from designer.train.callbacks import Callback, RunResult
 
 
 class ProgressBar(Callback):
@@ -56,13 +56,11 @@ class ProgressBar(Callback):
 
 def load_data(name: str, seed: int):
     """A built-in dataset by name, or the user's .npz / .csv file."""
-    from designer.datasets import dataset_from_csv, dataset_from_npz, load_dataset
+    from designer.data import dataset_from_upload, load_dataset
 
     path = Path(name)
-    if path.suffix.lower() == ".npz":
-        return dataset_from_npz(path, name=path.stem, seed=seed)
-    if path.suffix.lower() == ".csv":
-        return dataset_from_csv(path, name=path.stem, seed=seed)
+    if path.suffix.lower() in (".npz", ".csv", ".zip"):
+        return dataset_from_upload(path, path.name, seed=seed)
     return load_dataset(name, seed=seed)
 
 
@@ -70,8 +68,9 @@ def train_command(args: argparse.Namespace, design: dict) -> int:
     from designer.analysis import analyze
     from designer.build import build_model
     from designer.cli_checks import output_file, output_folder, seed_value
-    from designer.datasets import DataError, check_design_against_data
-    from designer.training import ConfigError, JsonlLogger, TrainConfig, Trainer
+    from designer.data import DataError, check_design_against_data
+    from designer.train import ConfigError, JsonlLogger, Trainer
+    from designer.train.config import config_from_args
 
     analysis = analyze(design)
     if not analysis.valid:
@@ -79,16 +78,13 @@ def train_command(args: argparse.Namespace, design: dict) -> int:
             print(f"{e.path}: {e.message}" + (f" (fix: {e.fix})" if e.fix else ""), file=sys.stderr)
         return 1
     # Options are checked before any data is read or any weight is made (one line, exit 2).
-    args.seed = seed_value(str(args.seed))
+    args.seed = seed_value(str(args.seed))  # a one-line refusal (exit 2) before anything is read
     log_path = output_file(args.log, "--log") if args.log is not None else None
-    if args.out is not None:
-        output_folder(args.out)
+    if args.checkpoint_dir is not None:
+        output_folder(args.checkpoint_dir)
     try:
         dataset = load_data(args.dataset, args.seed)
-        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                             schedule=args.schedule, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-                             max_steps=args.max_steps, device=args.device, precision=args.precision, seed=args.seed,
-                             checkpoint_dir=args.out)
+        config = config_from_args(args)
     except (DataError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -96,7 +92,7 @@ def train_command(args: argparse.Namespace, design: dict) -> int:
                                          analysis.output_shape, dataset)
     if problems:
         for p in problems:
-            print(f"{p['path']}: {p['message']}" + (f" (fix: {p['fix']})" if p.get("fix") else ""), file=sys.stderr)
+            print(p, file=sys.stderr)
         return 1
     callbacks: list[Callback] = [ProgressBar()]
     if log_path is not None:

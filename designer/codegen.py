@@ -38,6 +38,7 @@ from designer.blocks import block_rule
 from designer.build import BuildError, attribute_names, layer_arguments, layer_class, sanitize_identifier, ties
 from designer.design import dump_design
 from designer.registry import LayerSpec
+from designer.train.config import train_py_arguments, train_py_checks
 
 TEMPLATES = Path(__file__).with_name("templates_code")
 WIDTH = 88  # ruff's (and black's) default line length
@@ -475,6 +476,10 @@ def generate_train_py(design: dict[str, Any], analysis: Analysis | None = None) 
         "output_shape": _tuple(analysis.output_shape),
         "input_code": input_code.strip("\n"),
         "task_code": task_code.strip("\n"),
+        # The training options' flags and bounds, generated from their one declaration (the export stays
+        # standalone: the text is written out here, train.py imports nothing of ours).
+        "config_arguments": train_py_arguments(),
+        "config_checks": train_py_checks(),
     })
 
 

@@ -330,6 +330,8 @@ def _apply_action(design: dict, action: dict[str, Any]) -> dict:
             return unset_param(design, action["path"], action["key"])
         if op == "set_input":
             return set_input(design, action.get("shape"), action.get("dtype"))
+        if op == "set_task":
+            return set_task(design, action.get("kind"), action.get("num_classes"))
         if op == "fix":
             return apply_fix(design, action["path"], int(action.get("index", 0)))
         if op == "select":

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import math
 import os
@@ -47,7 +46,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from designer.training import ConfigError, JobBase, RunResult, TrainConfig
+from designer.train.callbacks import EventReader, RunResult, replay
+from designer.train.config import ConfigError, TrainConfig, train_py_flags
+from designer.train.jobs import JobBase
 
 log = logging.getLogger(__name__)
 
@@ -111,22 +112,9 @@ def torchrun_command(config: TrainConfig, processes: int, device: str, *, log_ev
     if not _is_multi_node(extra_torchrun_args):
         launcher.append("--standalone")
     launcher += ["--nproc_per_node", str(processes), *map(str, extra_torchrun_args)]
-    amp = {"fp32": "none", "bf16": "bf16", "fp16": "fp16"}[config.precision]
-    train = ["train.py", "--data", "data.npz", "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
-             "--lr", repr(float(config.lr)), "--optimizer", config.optimizer,
-             "--weight-decay", repr(float(config.weight_decay)), "--schedule", config.schedule,
-             "--device", device, "--amp", amp, "--seed", str(config.seed), "--log-every", str(log_every),
+    # Every training option's flag comes from its one declaration (designer.train.config.OPTIONS).
+    train = ["train.py", "--data", "data.npz", *train_py_flags(config, device), "--log-every", str(log_every),
              "--out", "out"]
-    if config.optimizer == "sgd":
-        train += ["--momentum", repr(float(config.momentum))]
-    if config.schedule == "step":
-        train += ["--step-size", str(config.step_size), "--gamma", repr(float(config.gamma))]
-    if config.grad_clip:
-        train += ["--grad-clip", repr(float(config.grad_clip))]
-    if config.compile:
-        train.append("--compile")
-    if config.max_steps:
-        train += ["--max-steps", str(config.max_steps)]
     return launcher + train + [str(a) for a in extra_train_args]
 
 
@@ -290,8 +278,7 @@ class TorchrunJob(JobBase):
         self._recorder: Any = None
         self._end: dict[str, Any] | None = None  # train.py's end event
         self._train_loss: float | None = None
-        self._first_step: tuple[int, float] | None = None  # (step, time) of the first step seen
-        self._world = processes
+        self._reader = EventReader(self.metrics_path)
 
     # ---- the TrainingJob surface
 
@@ -416,10 +403,10 @@ class TorchrunJob(JobBase):
 
     def _tail(self, proc: subprocess.Popen) -> int:
         """Turn metrics.jsonl into the snapshot until torchrun exits; SIGKILL `kill_after` s after a stop."""
-        position, pending, last_scan, killed = 0, b"", 0.0, False
+        last_scan, killed = 0.0, False
         while True:
             returncode = proc.poll()
-            position, pending = self._read_metrics(position, pending)
+            self._read_metrics()
             if returncode is not None:
                 break
             now = time.monotonic()
@@ -432,7 +419,7 @@ class TorchrunJob(JobBase):
                 self._terminate(proc, signal.SIGKILL)
                 killed = True
             time.sleep(self.poll_s)
-        self._read_metrics(position, pending)
+        self._read_metrics()
         return returncode
 
     def _remember_workers(self, root: int) -> None:
@@ -473,78 +460,23 @@ class TorchrunJob(JobBase):
 
     # ---- metrics
 
-    def _read_metrics(self, position: int, pending: bytes) -> tuple[int, bytes]:
-        """Handle the complete lines that metrics.jsonl gained since `position`."""
-        try:
-            size = self.metrics_path.stat().st_size
-        except OSError:
-            return position, pending
-        if size < position:  # train.py truncated it as it started
-            position, pending = 0, b""
-        if size == position:
-            return position, pending
-        with open(self.metrics_path, "rb") as f:
-            f.seek(position)
-            data = f.read(size - position)
-        position += len(data)
-        lines = (pending + data).split(b"\n")
-        for line in lines[:-1]:
-            if line.strip():
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    log.warning("%s: not a JSON line: %r", self.metrics_path, line[:200])
-                    continue
-                if isinstance(event, dict):
-                    self._on_event(event)
-        return position, lines[-1]
+    def _read_metrics(self) -> None:
+        """Replay the lines metrics.jsonl gained since the last look (see callbacks.EventReader)."""
+        for event in self._reader.read():
+            self._on_event(event)
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "start":
-            total, world = event.get("total_steps"), event.get("world_size")
-            with self._lock:
-                if isinstance(world, int) and world >= 1:
-                    self._world = world
-                if isinstance(total, int) and total >= 0:
-                    self._state["total_steps"] = total
-                info = self._state.get("info")
-                if isinstance(info, dict):  # a new dict: snapshots share the old one
-                    self._state["info"] = {**info, "total_steps": self._state["total_steps"],
-                                           "world_size": self._world}
-        elif kind == "step":
-            step, epoch, loss = int(event.get("step", 0)), int(event.get("epoch", 0)), event.get("loss")
-            loss = float("nan") if loss is None else float(loss)
-            lr = event.get("lr")
-            lr = float(self.config.lr) if lr is None else float(lr)  # exports from before lr was logged
-            now = time.perf_counter()
-            with self._lock:
-                self._steps.append((step, loss, lr))
-                state = self._state
-                state["step"], state["epoch"] = step, epoch
-                if self._first_step is None:
-                    self._first_step = (step, now)
-                first_step, t0 = self._first_step
-                if step > first_step and now > t0:
-                    per_step = (now - t0) / (step - first_step)
-                    state["samples_per_s"] = self.config.batch_size * self._world / per_step
-                    if state["total_steps"]:
-                        state["eta_s"] = max(state["total_steps"] - step, 0) * per_step
-            if self._recorder is not None:
-                self._recorder.on_step(step, epoch, loss, lr)
-        elif kind == "epoch":
-            row = {"epoch": int(event.get("epoch", 0)), "train_loss": event.get("train_loss"),
-                   "val_loss": event.get("val_loss"), "val_accuracy": event.get("val_accuracy"),
-                   "val_mae": event.get("val_mae")}
-            with self._lock:
-                self._epochs.append(row)
-                self._train_loss = row["train_loss"]
-            if self._recorder is not None:
-                self._recorder.on_epoch(row["epoch"], row["train_loss"], row["val_loss"], row["val_accuracy"],
-                                        row["val_mae"])
-        elif kind == "end":
+        """train.py's start/step/epoch events go to the same Progress bookkeeping (and RunRecorder) as every
+        other job's; its end event is kept for `_outcome`, which also weighs torchrun's exit code."""
+        if event.get("event") == "end":
             with self._lock:
                 self._end = dict(event)
+            return
+        if event.get("event") == "epoch":
+            with self._lock:
+                self._train_loss = event.get("train_loss")
+        callbacks = [self.progress] + ([self._recorder] if self._recorder is not None else [])
+        replay(event, callbacks, default_lr=float(self.config.lr))  # exports from before lr was logged
 
     # ---- the end
 
@@ -613,11 +545,7 @@ class TorchrunJob(JobBase):
                 log.exception("could not record the end of run %s", self.run_id)
         else:
             self._finish_store(result)
-        with self._lock:
-            self._state.update(status=result.status, message=result.message, result=result.to_dict(),
-                               eta_s=0.0 if result.status == "completed" else None)
-            if result.samples_per_s is not None:
-                self._state["samples_per_s"] = result.samples_per_s
+        self.progress.on_end(result)
         if self.on_done:
             self.on_done(self)
 
@@ -638,7 +566,7 @@ def launch_torchrun(design: dict, dataset: Any, config: TrainConfig, processes: 
     machines), `extra_train_args` to train.py. Bad values raise ConfigError before anything starts.
     """
     from designer.build import build_model
-    from designer.training import JOBS
+    from designer.train.jobs import JOBS
 
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ConfigError(f"processes must be a whole number of at least 1; received {processes!r}")

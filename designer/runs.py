@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from designer.store import SqliteStore, retrying, storable_text
-from designer.training import Callback, RunResult
+from designer.train.callbacks import Callback, RunResult
 
 ACTIVE = ("running", "queued")
 STEP_COLUMNS = ("step", "epoch", "loss", "lr")

@@ -607,7 +607,7 @@ def _load_weights(folder: Path, weights: Path):
 def test_train_help(exported):
     result = run([sys.executable, "train.py", "--help"], exported["cnn_shapes"])
     assert result.returncode == 0, result.stderr
-    for flag in ("--epochs", "--batch-size", "--lr", "--device", "--data", "--out", "--max-steps", "--amp", "--seed"):
+    for flag in ("--epochs", "--batch-size", "--lr", "--device", "--data", "--out", "--max-steps", "--precision", "--seed"):
         assert flag in result.stdout
 
 

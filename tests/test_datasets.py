@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from designer import datasets as D
+from designer.data import uploads as U
 from designer.datasets import (
     BUILTINS,
     DataError,
@@ -66,11 +67,12 @@ def test_builtin_matches_its_description(builtin, name):
         assert torch.isfinite(ds.x_train).all() and torch.isfinite(ds.x_val).all()
     if ds.task["kind"] == "classification":
         k = ds.task["num_classes"]
-        assert ds.y_train.dtype == torch.int64 and ds.y_train.shape == (len(ds.x_train),)
+        per_sample = tuple(ds.x_train.shape[1:2]) if ds.task.get("per_token") else ()  # a tag per token
+        assert ds.y_train.dtype == torch.int64 and ds.y_train.shape == (len(ds.x_train), *per_sample)
         assert len(ds.classes) == k
-        counts = torch.bincount(torch.cat([ds.y_train, ds.y_val]), minlength=k).float()
+        counts = torch.bincount(torch.cat([ds.y_train, ds.y_val]).flatten(), minlength=k).float()
         assert len(counts) == k and counts.min() > 0.8 * counts.mean() and counts.max() < 1.2 * counts.mean()
-        val_counts = torch.bincount(ds.y_val, minlength=k).float()
+        val_counts = torch.bincount(ds.y_val.flatten(), minlength=k).float()
         assert val_counts.min() > 0.5 * val_counts.mean()
     else:
         assert ds.y_train.dtype == torch.float32 and ds.y_train.shape[1:] == (8,)
@@ -260,7 +262,7 @@ def test_npz_errors_name_the_problem(arrays, message):
 def test_npz_refuses_non_npz_and_too_big(monkeypatch):
     with pytest.raises(DataError, match="not an .npz"):
         dataset_from_npz(b"hello")
-    monkeypatch.setattr(D, "MAX_ARRAY_BYTES", 1000)
+    monkeypatch.setattr(U, "MAX_ARRAY_BYTES", 1000)
     with pytest.raises(DataError, match="more than the 1000 allowed"):
         dataset_from_npz(_npz(X=np.zeros((100, 100), np.float32), y=np.zeros(100, int)))
 
@@ -414,11 +416,11 @@ def test_image_zip_refuses_unsafe_or_unusable(members, infos, message, tmp_path)
 
 def test_image_zip_limits(monkeypatch):
     data = _zip(_class_folders())
-    monkeypatch.setattr(D, "MAX_ZIP_MEMBERS", 5)
+    monkeypatch.setattr(U, "MAX_ZIP_MEMBERS", 5)
     with pytest.raises(DataError, match="members, more than the 5 allowed"):
         dataset_from_image_zip(data)
-    monkeypatch.setattr(D, "MAX_ZIP_MEMBERS", 100)
-    monkeypatch.setattr(D, "MAX_ZIP_FILE_BYTES", 50)
+    monkeypatch.setattr(U, "MAX_ZIP_MEMBERS", 100)
+    monkeypatch.setattr(U, "MAX_ZIP_FILE_BYTES", 50)
     with pytest.raises(DataError, match="more than the 50 allowed per file"):
         dataset_from_image_zip(data)
     with pytest.raises(DataError, match="not a zip"):
@@ -560,7 +562,7 @@ def test_compatible_design_has_no_issues(images10):
 
 def test_input_shape_mismatch(images10):
     (issue,) = check_design_against_data([3, 32, 32], "float32", None, [10], images10)
-    assert issue == {
+    assert issue.to_dict() == {
         "path": "input",
         "message": "the design takes 3×32×32, the dataset gives 1×28×28",
         "fix": "set the input to 1×28×28",
@@ -571,50 +573,102 @@ def test_dtype_mismatch_both_ways(images10):
     tokens = _data(np.ones((4, 16), np.int64), np.array([0, 1, 0, 1]))
     (issue,) = check_design_against_data([16], "float32", None, [2], tokens)
     assert (
-        issue["path"] == "input"
-        and "int64 token ids" in issue["message"]
-        and "set the input dtype to int64" in issue["fix"]
+        issue.path == "input"
+        and "int64 token ids" in issue.message
+        and "set the input dtype to int64" in issue.fix
     )
     (issue,) = check_design_against_data([1, 28, 28], "int64", None, [10], images10)
-    assert issue["fix"] == "set the input dtype to float32"
+    assert issue.fix == "set the input dtype to float32"
 
 
 def test_task_mismatches(images10):
     (issue,) = check_design_against_data([1, 28, 28], "float32", {"kind": "regression"}, [10], images10)
     assert (
-        issue["path"] == "task"
-        and issue["message"] == "the design is for regression, the dataset is classification with 10 classes"
+        issue.path == "task"
+        and issue.message == "the design is for regression, the dataset is classification with 10 classes"
     )
-    assert issue["fix"] == "set the task to classification with 10 classes"
+    assert issue.fix == "set the task to classification with 10 classes"
     (issue,) = check_design_against_data(
         [1, 28, 28], "float32", {"kind": "classification", "num_classes": 5}, [10], images10
     )
-    assert issue["path"] == "task" and issue["fix"] == "set the task's num_classes to 10"
+    assert issue.path == "task" and issue.fix == "set the task's num_classes to 10"
 
 
 def test_output_mismatches(images10):
     (issue,) = check_design_against_data([1, 28, 28], "float32", None, [5], images10)
-    assert issue == {
+    assert issue.to_dict() == {
         "path": "output",
         "message": "the last layer gives 5 outputs, the dataset has 10 classes",
         "fix": "set the last layer's out_features to 10",
     }
     (issue,) = check_design_against_data([1, 28, 28], "float32", None, [16, 7, 7], images10)
-    assert issue["path"] == "output" and "16×7×7" in issue["message"] and "Flatten" in issue["fix"]
+    assert issue.path == "output" and "16×7×7" in issue.message and "Flatten" in issue.fix
     (issue,) = check_design_against_data([1, 28, 28], "float32", None, [28, 10], images10)
-    assert "SequencePool" in issue["fix"]
+    assert "SequencePool" in issue.fix
 
 
 def test_regression_output_must_match_the_targets():
     signals = _data(np.zeros((6, 64), np.float32), np.zeros((6, 8), np.float32))
     assert check_design_against_data([64], "float32", {"kind": "regression"}, [8], signals) == []
     (issue,) = check_design_against_data([64], "float32", {"kind": "regression"}, [1], signals)
-    assert issue == {
+    assert issue.to_dict() == {
         "path": "output",
         "message": "the design outputs 1 value per sample, the dataset's targets are 8 values",
         "fix": "set the last layer's out_features to 8",
     }
     (issue,) = check_design_against_data([64], "float32", {"kind": "regression"}, [64, 4], signals)
-    assert "SequencePool" in issue["fix"] and "out_features=8" in issue["fix"]
+    assert "SequencePool" in issue.fix and "out_features=8" in issue.fix
     issues = check_design_against_data([32], "int64", {"kind": "classification", "num_classes": 2}, [2], signals)
-    assert [i["path"] for i in issues] == ["input", "input", "task", "output"]
+    assert [i.path for i in issues] == ["input", "input", "task", "output"]
+
+
+def test_data_check_issues_carry_one_click_fixes(images10):
+    """The design-vs-data check returns analysis's Issue objects; applying each action makes the issue go."""
+    from designer import Issue, analyze, new_design
+    from designer.edits import apply_action
+
+    design = new_design("mlp")
+    design["input"] = {"shape": [3, 32, 32], "dtype": "float32"}
+    design["task"] = {"kind": "classification", "num_classes": 5}
+    design["layers"] = [{"type": "Flatten"}, {"type": "Linear", "out_features": 5}]
+    for _ in range(4):
+        a = analyze(design)
+        issues = check_design_against_data(a.input_shape, a.input_dtype, design.get("task"), a.output_shape,
+                                           images10, design)
+        if not issues:
+            break
+        assert all(isinstance(i, Issue) and i.action for i in issues), issues
+        design = apply_action(design, issues[0].action)
+    assert issues == [] and design["input"]["shape"] == [1, 28, 28] and design["layers"][-1]["out_features"] == 10
+
+
+def test_the_tags_dataset_has_one_label_per_token_and_the_tagger_fits_it():
+    from designer import analyze
+    from designer.templates import load_template
+
+    tags = load_dataset("tags")
+    assert tags.task == {"kind": "classification", "num_classes": 8, "per_token": True}
+    assert tags.x_train.shape[1:] == (32,) and tags.y_train.shape == tags.x_train.shape and tags.dtype == "int64"
+    assert int(tags.y_train.max()) == 7 and len(tags.classes) == 8
+    design = load_template("bigru_tagger")
+    a = analyze(design)
+    assert check_design_against_data(a.input_shape, a.input_dtype, design.get("task"), a.output_shape, tags) == []
+    design["layers"][1]["return_sequences"] = False
+    a = analyze(design)
+    (issue,) = check_design_against_data(a.input_shape, a.input_dtype, None, a.output_shape, tags, design)
+    assert issue.path == "output" and "no pooling" in issue.fix
+    a = analyze(load_template("transformer_classifier"))  # one class per document: not a tagger
+    assert check_design_against_data(a.input_shape, a.input_dtype, None, a.output_shape, tags)[0].path == "output"
+
+
+def test_dataset_from_upload_reads_each_kind_and_names_the_others():
+    from designer.data import dataset_from_upload
+
+    buf = io.BytesIO()
+    np.savez(buf, X=np.zeros((10, 3), np.float32), y=np.arange(10) % 2)
+    assert dataset_from_upload(buf.getvalue(), "mine.npz").name == "mine"
+    table = "a,b,label\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(10))
+    ds = dataset_from_upload(table.encode(), "table.csv")
+    assert ds.input_shape == (2,) and ds.task["kind"] == "classification"
+    with pytest.raises(DataError, match=r"notes\.txt: .*\.npz.*\.csv.*\.zip"):
+        dataset_from_upload(b"hello", "notes.txt")

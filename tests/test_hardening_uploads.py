@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from designer import datasets as D
+from designer.data import uploads as U
 from designer.datasets import DataCancelled, DataError, dataset_from_csv, dataset_from_image_zip, dataset_from_npz
 
 
@@ -91,7 +92,7 @@ def test_many_large_images_are_refused_from_their_headers_before_any_decoding(mo
     data = _zip(members)
     assert len(data) < 2_000_000
     decoded = []
-    monkeypatch.setattr(D, "_decode_image", lambda *a, **k: decoded.append(a[1]) or np.zeros((8, 8, 3), np.uint8))
+    monkeypatch.setattr(U, "_decode_image", lambda *a, **k: decoded.append(a[1]) or np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(DataError, match=f"more than {D.MAX_TOTAL_PIXELS:,} pixels together"):
         dataset_from_image_zip(data, image_size=8, name="many.zip")
     assert decoded == []  # refused from the headers: not one image decoded

@@ -574,14 +574,14 @@ def test_nan_loss_ends_the_job_as_diverged_with_its_steps_kept(tmp_path):
 def test_full_disk_while_saving_a_checkpoint_keeps_the_job_and_the_app_going(tmp_path, monkeypatch):
     import errno
 
-    from designer import training
     from designer.runs import RunStore
+    from designer.train import checkpoints
     from designer.training import JobManager, TrainConfig
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(training, "save_file", full)
+    monkeypatch.setattr(checkpoints, "save_file", full)
     store = RunStore(tmp_path / "runs.db")
     manager = JobManager()
     job_id = manager.submit(lambda: FailsAtStep(RuntimeError(), at=10**9), blobs(), TrainConfig(epochs=2, device="cpu"),

@@ -7,11 +7,13 @@ signals MLP for an epoch (at most NETWRIGHT_RUNS_PER_DEVICE runs at once; the re
 rename round trip, training; the p95 rename ratio N sessions / 1) are printed; bench/bench_load.py does the
 same with up to 20 sessions.
 
-Two tests read the one measurement:
+Two tests read the one measurement; both check behaviour, never a duration (the waits are generous
+safeguards, so a busy machine slows the test down instead of failing it; bench/bench_load.py prints the
+timings and their targets):
 - nothing crosses between sessions (no page shows another session's name, each session's autosave row holds
-  its own design) and no page shows an exception: this holds however slow the machine is;
-- every session finishes its steps in time (this needed the live panel to poll only during a run, and
-  runner.postScriptGC off: idle sessions used to cost ~0.2 core each and lost edits under load).
+  its own design) and no page shows an exception;
+- every session gets through all its steps: every rename is applied and shown, and both training runs (each in
+  a worker process of its own, so the server only reads their events) complete.
 
 Marked e2e: skipped without Playwright or Chromium, except under CI=true, where that is a failure.
 """
@@ -26,13 +28,13 @@ import pytest
 
 from bench.bench_load import chromium_path, measure, report, serve_app
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 SESSIONS = int(os.environ.get("NETWRIGHT_LOAD_SESSIONS", "6"))
 TRAINERS = 2
 RENAMES = 2
-WAIT_S = 40.0  # the longest any one step may take
-PHASE_S = 60.0  # the concurrent phase is cut off after this
+WAIT_S = 180.0  # a safeguard against a hang, not a timing check: the longest any one wait may take
+PHASE_S = 600.0  # the same for the whole concurrent phase
 
 
 def _require_browser() -> None:
@@ -71,9 +73,8 @@ def test_nothing_crosses_between_sessions_and_nothing_breaks(figures):
     assert load["page_ready_s"].get("n", 0) >= 1 and load["edit_s"].get("n", 0) >= 1  # the load did run
 
 
-def test_every_session_finishes_in_time(figures):
+def test_every_session_gets_through_its_steps(figures):
     load = figures["load"]
     assert not load["errors"], "\n".join(load["errors"])
     assert load["page_ready_s"]["n"] == SESSIONS and load["edit_s"]["n"] == SESSIONS * RENAMES
     assert load["train_status"] == ["completed"] * TRAINERS
-    assert load["edit_s"]["p95"] < WAIT_S

@@ -30,7 +30,7 @@ def test_short_run_from_the_page_ends_and_is_kept():
     assert not at.exception
     assert at.selectbox(key="train_source:64:float32").value == "signals"  # the dataset that fits is proposed
     at.number_input(key="tr_epochs").set_value(2)
-    at.number_input(key="tr_batch").set_value(256)
+    at.number_input(key="tr_batch_size").set_value(256)
     at.run()
     start = next(b for b in at.button if b.key == "train_start")
     assert not start.disabled
@@ -71,3 +71,28 @@ def test_progress_text_and_smoothing():
     assert frac == 0.25 and text == "epoch 2/5 · step 50/200 · 1,234 samples/s · 12 s left"
     assert charts.smooth([1.0, 1.0, 1.0]) == pytest.approx([1.0, 1.0, 1.0])
     assert charts.smooth([0.0, 10.0])[1] > 0
+
+
+def test_the_form_shows_every_option_with_its_declared_default():
+    from designer.train.config import form_options
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    S.init_state(at.session_state, load_template("mlp_signals"))
+    at.run()
+    at.switch_page("components/pages/train.py").run()
+    assert not at.exception
+    widgets = {w.key: w for kind in ("number_input", "selectbox", "toggle") for w in at.get(kind) if w.key}
+    for option in form_options():
+        widget = widgets[f"tr_{option.name}"]
+        assert widget.value == (0 if option.default is None else option.default), option.name
+    more = next(e for e in at.expander if e.label == "More")
+    inside = {w.key for kind in ("number_input", "selectbox", "toggle") for w in more.get(kind)}
+    assert {"tr_momentum", "tr_step_size", "tr_gamma", "tr_max_steps", "tr_procs"} <= inside
+
+
+def test_a_tagger_is_offered_the_per_token_dataset():
+    from designer.data import list_datasets
+
+    rows = list_datasets()
+    assert train_view.fitting_dataset(rows, load_template("bigru_tagger")) == "tags"
+    assert train_view.fitting_dataset(rows, load_template("transformer_classifier")) == "tokens"

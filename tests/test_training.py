@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from designer import training
+from designer.train import checkpoints
 from designer.training import (
     Callback,
     InsufficientMemory,
@@ -428,7 +429,7 @@ def test_full_disk_does_not_crash_the_run(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(training, "save_file", full)
+    monkeypatch.setattr(checkpoints, "save_file", full)
     result, _ = train(lambda: mlp(), blobs(), epochs=2, checkpoint_dir=str(tmp_path))
     assert result.status == "completed"
     assert result.epochs_done == 2
@@ -571,3 +572,29 @@ def test_job_stop_and_cancel_while_queued():
     snap = manager.get(first).snapshot()
     assert snap["result"]["steps"] == len(snap["steps"]) >= 5
     assert manager.get(second).snapshot()["step"] == 0
+
+
+def test_a_per_token_tagger_trains_in_the_app_s_trainer():
+    """Sequence tagging: one label per position; loss, accuracy and the confusion matrix count tokens."""
+    torch.set_num_threads(1)
+    from designer.build import build_model
+    from designer.data import load_dataset
+    from designer.templates import load_template
+
+    data = load_dataset("tags")
+    design = load_template("bigru_tagger")
+    result = Trainer(lambda: build_model(design), data, TrainConfig(epochs=1, batch_size=64, lr=3e-3, device="cpu")).run()
+    assert result.status == "completed", result.message
+    assert result.val_accuracy > 0.5  # chance is 1/8
+    assert len(result.confusion) == 8 and sum(map(sum, result.confusion)) == data.y_val.numel()
+
+
+def test_a_pooled_model_on_per_token_labels_is_told_to_keep_the_sequence():
+    from designer.build import build_model
+    from designer.data import load_dataset
+    from designer.templates import load_template
+
+    design = load_template("bigru_tagger")
+    design["layers"][1]["return_sequences"] = False
+    result = Trainer(lambda: build_model(design), load_dataset("tags"), TrainConfig(epochs=1, device="cpu")).run()
+    assert result.status == "failed" and "keep the sequence" in result.message and "(N, 32, 8)" in result.message

@@ -50,7 +50,7 @@ def test_start_watch_stop_and_list_the_run(netwright, netwright_server, artifact
 
     # The dataset that fits the design (1×28×28 images, 10 classes) is chosen for it.
     expect(train.get_by_role("combobox", name="Dataset")).to_have_value(re.compile(r"^shapes\b(?!-)"))
-    epochs = train.get_by_label("Epochs", exact=True)
+    epochs = train.get_by_role("spinbutton", name="Epochs", exact=True)
     epochs.fill(str(EPOCHS))
     epochs.press("Enter")
     expect(epochs).to_have_value(str(EPOCHS))
