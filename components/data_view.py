@@ -1,5 +1,5 @@
 """The real datasets on the Train page: MNIST, Fashion-MNIST and CIFAR-10 with their state in the data
-dir, and an upload of their official files into it. Draws only; designer.real_data checks and writes."""
+dir, and an upload of their official files into it. Draws only; designer.data.install checks and writes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import streamlit as st
 
 from components import state as S
 from components.text import md_text
-from designer import real_data
+from designer.data import install as real_data
 from designer.datasets import DataError
 
 _FOR = "real_upload_for"

@@ -11,7 +11,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from designer import real_data as RD
+from designer.data import install as RD
 from designer.datasets import REAL, DataError, load_dataset
 
 

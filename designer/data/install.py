@@ -22,15 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from designer.datasets import (
-    CIFAR10_FILES,
-    MNIST_FILES,
-    REAL,
-    DataError,
-    default_data_dir,
-    read_cifar10_bin,
-    read_idx,
-)
+from designer.data.base import DataError
+from designer.data.real import CIFAR10_FILES, MNIST_FILES, REAL, default_data_dir, read_cifar10_bin, read_idx
 
 ENV = "NETWRIGHT_DATA_DIR"
 MAX_UPLOAD_BYTES = 200 * 2**20  # one uploaded file (the CIFAR-10 binary tarball is ~163 MB); Streamlit's own cap
