@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from designer.data import install as RD
-from designer.datasets import REAL, DataError, load_dataset
+from designer.data.real import REAL
+from designer.datasets import DataError, load_dataset
 
 
 def idx(array: np.ndarray) -> bytes:

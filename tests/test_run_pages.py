@@ -61,7 +61,7 @@ def test_real_datasets_are_shown_with_their_state_and_become_ready_on_disk(tmp_p
 def test_a_finished_run_tells_its_accuracy_against_chance_and_shows_wrong_predictions():
     at = _train_page("lstm_classifier")
     at.number_input(key="tr_epochs").set_value(1)
-    at.number_input(key="tr_batch").set_value(256)
+    at.number_input(key="tr_batch_size").set_value(256)
     at.run()
     next(b for b in at.button if b.key == "train_start").click().run()
     job = train_view.job_manager().get(at.session_state[S.JOB_ID])
