@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from designer import build_model  # noqa: E402
 from designer.datasets import load_dataset  # noqa: E402
-from designer.layer_stats import LayerStats  # noqa: E402
+from designer.layer_stats import design_stats  # noqa: E402
 from designer.templates import load_template  # noqa: E402
 
 
@@ -32,21 +32,19 @@ def run(design, data, steps: int, every: int | None, batch: int = 64) -> float:
     torch.manual_seed(0)
     model = build_model(design)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    stats = LayerStats(model, design, every) if every else None
+    stats = design_stats(model, design, every) if every else None
     n = len(data.x_train)
     t0 = time.process_time()  # CPU seconds: steadier than wall time on a shared machine
     for step in range(1, steps + 1):
         lo = (step * batch) % (n - batch)
         x, y = data.x_train[lo:lo + batch], data.y_train[lo:lo + batch]
         if stats:
-            stats.before_forward(step)
+            stats.step(step)
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
-        if stats:
-            stats.before_optimizer_step()
         opt.step()
         if stats:
-            stats.after_optimizer_step()
+            stats.done(step)
     return steps * batch / (time.process_time() - t0)
 
 

@@ -103,7 +103,10 @@ def train_command(args: argparse.Namespace, design: dict) -> int:
             return 2
         callbacks.append(JsonlLogger(log_file))
     try:
-        result = Trainer(lambda: build_model(design, analysis), dataset, config, callbacks).run()
+        from designer.layer_stats import layer_table
+
+        table = layer_table(design) if config.stats_every else None
+        result = Trainer(lambda: build_model(design, analysis), dataset, config, callbacks, layer_table=table).run()
     finally:
         if log_path is not None:
             log_file.close()

@@ -480,7 +480,27 @@ def generate_train_py(design: dict[str, Any], analysis: Analysis | None = None) 
         # standalone: the text is written out here, train.py imports nothing of ours).
         "config_arguments": train_py_arguments(),
         "config_checks": train_py_checks(),
+        "layer_table": _layer_table_code(design),
+        "stats_code": _stats_code(),
     })
+
+
+def _layer_table_code(design: dict[str, Any]) -> str:
+    from designer.layer_stats import layer_table
+
+    # JSON in a string: one row a line, however long, and nothing for a formatter to rewrap
+    rows = ",\n".join(json.dumps([path, family, dotted]) for path, family, dotted in layer_table(design))
+    return f'json.loads("""\n[\n{rows}\n]\n""")'
+
+
+def _stats_code() -> str:
+    """designer.layer_stats' collector, as its source: train.py carries the same code the app runs."""
+    import inspect
+
+    from designer import layer_stats as L
+
+    parts = [inspect.getsource(obj) for obj in (L._number, L._first_tensor, L._Layer, L.LayerStats)]
+    return "\n\n\n".join(p.rstrip() for p in parts)
 
 
 def generate_readme(design: dict[str, Any], analysis: Analysis | None = None) -> str:

@@ -9,19 +9,17 @@ Every K optimizer steps, for each layer of the design (path as in the design):
 A collector only holds hooks during the steps it samples: the other steps run as if it were not
 there. `layer_warnings` turns the rows into the advice the design shows on a card.
 
-    stats = LayerStats(model, design, every=50)
+    stats = design_stats(model, design, every=50)
     ...
-    stats.before_forward(step)        # step about to run (1-based)
+    stats.step(step)                  # step about to run (1-based): arms the hooks on sampled steps
     loss.backward()
-    stats.before_optimizer_step()     # gradients are there, weights not yet updated
     optimizer.step()
-    row = stats.after_optimizer_step()  # the event, or None on the steps not sampled
+    event = stats.done(step)          # the event, or None on the steps not sampled
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -54,8 +52,11 @@ def layer_table(design: dict) -> list[tuple[str, str, str]]:
     if analysis.tree is None:
         return []
     names = attribute_names(analysis.tree)
-    rows = [(inst.path, inst.spec.family, ".".join(str(s) for s in steps))
-            for inst, steps in placed(analysis.tree, names) if not inst.spec.is_block]
+    rows = [
+        (inst.path, inst.spec.family, ".".join(str(s) for s in steps))
+        for inst, steps in placed(analysis.tree, names)
+        if not inst.spec.is_block
+    ]
     counts: dict[str, int] = {}
     for path, _, _ in rows:
         counts[path] = counts.get(path, 0) + 1
@@ -71,80 +72,119 @@ def layer_table(design: dict) -> list[tuple[str, str, str]]:
 
 def layer_modules(design: dict, model: nn.Module) -> list[tuple[str, str, nn.Module]]:
     """(path, family, module) of every layer of a model built from `design` (see layer_table)."""
-    return [(path, family, model.get_submodule(dotted)) for path, family, dotted in layer_table(design)]
+    return [
+        (path, family, model.get_submodule(dotted))
+        for path, family, dotted in layer_table(design)
+    ]
 
 
-@dataclass
+def design_stats(model: nn.Module, design: dict, every: int) -> LayerStats:
+    """A collector for `model`, built from `design`, named by the design's paths."""
+    return LayerStats(layer_modules(design, model), every)
+
+
 class _Layer:
-    path: str
-    family: str
-    module: nn.Module
-    params: list[nn.Parameter]
-    output: torch.Tensor | None = None
-    before: list[torch.Tensor] | None = None
-    grad_norm: float | None = None
+    """One layer the collector watches, and what it caught on the sampled step."""
+
+    def __init__(
+        self, path: str, family: str, module: nn.Module, params: list[nn.Parameter]
+    ) -> None:
+        self.path, self.family, self.module, self.params = path, family, module, params
+        self.output: torch.Tensor | None = None
+        self.before: list[torch.Tensor] | None = None
+        self.grad_norm: float | None = None
 
 
 class LayerStats:
     """Samples every `every`-th step; see the module's docstring for the calls."""
 
-    def __init__(self, model: nn.Module, design: dict | None, every: int,
-                 layers: list[tuple[str, str, nn.Module]] | None = None) -> None:
-        """`layers` ((path, family, module) in design order) defaults to those of `design` built as
-        `model`; the exported train.py passes its own table, as it cannot analyse a design."""
+    def __init__(self, layers: list[tuple[str, str, nn.Module]], every: int) -> None:
+        """`layers`: (path, family, module) in design order (design_stats makes them from a design; the
+        exported train.py carries its own table, as it cannot analyse a design)."""
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
-            raise ValueError(f"stats every must be a whole number of steps ≥ 1, got {every!r}")
+            raise ValueError(
+                f"stats every must be a whole number of steps ≥ 1, got {every!r}"
+            )
         self.every = every
-        chosen = layers if layers is not None else layer_modules(design or {}, model)
-        self.layers = [_Layer(p, f, m, [q for q in m.parameters() if q.requires_grad]) for p, f, m in chosen]
+        self.layers = [
+            _Layer(p, f, m, [q for q in m.parameters() if q.requires_grad])
+            for p, f, m in layers
+        ]
         self._hooks: list[Any] = []
-        self._step: int | None = None
+        self._armed = False
 
     def sampled(self, step: int) -> bool:
         return step % self.every == 0
 
-    def before_forward(self, step: int) -> None:
+    @property
+    def armed(self) -> bool:
+        return self._armed
+
+    def arm(self) -> None:
+        """Before the forward pass of a sampled step: hooks on every layer, and the weights as they are
+        (the update ratio compares them with the weights after the step)."""
         self._drop_hooks()
-        self._step = step if self.sampled(step) else None
-        if self._step is None:
-            return
-        for layer in self.layers:
-            layer.output, layer.before, layer.grad_norm = None, None, None
-            self._hooks.append(layer.module.register_forward_hook(self._keeper(layer)))
+        with torch.no_grad():
+            for layer in self.layers:
+                layer.output = None
+                layer.before = (
+                    [q.detach().clone() for q in layer.params] if layer.params else None
+                )
+                self._hooks.append(
+                    layer.module.register_forward_hook(self._keeper(layer))
+                )
+        self._armed = True
 
     @staticmethod
     def _keeper(layer: _Layer):
         def hook(module, inputs, output):
             t = _first_tensor(output)
             layer.output = t.detach() if t is not None else None
+
         return hook
 
-    def before_optimizer_step(self) -> None:
-        if self._step is None:
-            return
-        self._drop_hooks()  # the forward pass is over
+    def collect(self, step: int) -> dict[str, Any] | None:
+        """After the optimizer step (gradients still set): the "stats" event of an armed step, else None."""
+        if not self._armed:
+            return None
+        self._drop_hooks()
+        self._armed = False
         with torch.no_grad():
+            rows = []
             for layer in self.layers:
                 grads = [q.grad for q in layer.params if q.grad is not None]
-                if grads:
-                    layer.grad_norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
-                layer.before = [q.detach().clone() for q in layer.params] if layer.params else None
-
-    def after_optimizer_step(self) -> dict[str, Any] | None:
-        """The "stats" event of a sampled step (None otherwise)."""
-        if self._step is None:
-            return None
-        rows = []
-        with torch.no_grad():
-            for layer in self.layers:
+                layer.grad_norm = (
+                    float(
+                        torch.linalg.vector_norm(
+                            torch.stack(
+                                [torch.linalg.vector_norm(g.float()) for g in grads]
+                            )
+                        )
+                    )
+                    if grads
+                    else None
+                )
                 rows.append(self._row(layer))
-                layer.output, layer.before = None, None
-        step, self._step = self._step, None
+                layer.output, layer.before, layer.grad_norm = None, None, None
         return {"event": "stats", "step": step, "layers": rows}
 
+    # A plain loop's calls: step() before the forward pass, done() after optimizer.step().
+    def step(self, step: int) -> None:
+        if self.sampled(step):
+            self.arm()
+
+    def done(self, step: int) -> dict[str, Any] | None:
+        return self.collect(step)
+
     def _row(self, layer: _Layer) -> dict[str, Any]:
-        row: dict[str, Any] = {"path": layer.path, "act_mean": None, "act_std": None, "grad_norm": None,
-                               "update_ratio": None, "dead_fraction": None}
+        row: dict[str, Any] = {
+            "path": layer.path,
+            "act_mean": None,
+            "act_std": None,
+            "grad_norm": None,
+            "update_ratio": None,
+            "dead_fraction": None,
+        }
         out = layer.output
         if out is not None and out.numel() and out.is_floating_point():
             x = out.float()
@@ -156,12 +196,21 @@ class LayerStats:
             if layer.grad_norm is not None:
                 row["grad_norm"] = _number(layer.grad_norm)
                 if row["grad_norm"] is None:
-                    row["grad_finite"] = False  # inf or nan: the JSON log can only say null
+                    row["grad_finite"] = (
+                        False  # inf or nan: the JSON log can only say null
+                    )
             if layer.before is not None:
-                delta = math.sqrt(sum(float(((q.detach() - b) ** 2).sum()) for q, b in zip(layer.params, layer.before)))
-                norm = math.sqrt(sum(float((b ** 2).sum()) for b in layer.before))
+                delta = math.sqrt(
+                    sum(
+                        float(((q.detach() - b) ** 2).sum())
+                        for q, b in zip(layer.params, layer.before, strict=True)
+                    )
+                )
+                norm = math.sqrt(sum(float((b**2).sum()) for b in layer.before))
                 row["update_ratio"] = _number(delta / norm) if norm > 0 else None
-            row["weight_norm"] = _number(math.sqrt(sum(float((q.detach() ** 2).sum()) for q in layer.params)))
+            row["weight_norm"] = _number(
+                math.sqrt(sum(float((q.detach() ** 2).sum()) for q in layer.params))
+            )
         return row
 
     def _drop_hooks(self) -> None:
@@ -180,20 +229,43 @@ def layer_warnings(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         path = str(row.get("path", "")).split(" copy ")[0]
         dead = row.get("dead_fraction")
         if dead is not None and dead > DEAD_FRACTION:
-            out.append({"path": path, "message": f"dead activation: {dead:.0%} of its outputs are exactly 0",
-                        "fix": "dead ReLU: try LeakyReLU, lower lr or BatchNorm"})
+            out.append(
+                {
+                    "path": path,
+                    "message": f"dead activation: {dead:.0%} of its outputs are exactly 0",
+                    "fix": "dead ReLU: try LeakyReLU, lower lr or BatchNorm",
+                }
+            )
         grad, weight = row.get("grad_norm"), row.get("weight_norm")
-        explode_fix = "lower lr, add grad clipping or normalisation (BatchNorm, LayerNorm)"
+        explode_fix = (
+            "lower lr, add grad clipping or normalisation (BatchNorm, LayerNorm)"
+        )
         if row.get("grad_finite") is False:
-            out.append({"path": path, "message": "exploding gradients: |grad| is not finite", "fix": explode_fix})
+            out.append(
+                {
+                    "path": path,
+                    "message": "exploding gradients: |grad| is not finite",
+                    "fix": explode_fix,
+                }
+            )
         elif grad is not None and weight:
             if grad / weight > EXPLODING_RELATIVE:
-                out.append({"path": path, "message": f"exploding gradients: |grad| is {grad / weight:.3g}× |w|",
-                            "fix": explode_fix})
+                out.append(
+                    {
+                        "path": path,
+                        "message": f"exploding gradients: |grad| is {grad / weight:.3g}× |w|",
+                        "fix": explode_fix,
+                    }
+                )
             elif grad / weight < VANISHING_RELATIVE:
-                out.append({"path": path, "message": f"vanishing gradients: |grad| is {grad / weight:.1e} of |w|",
-                            "fix": "use ReLU-family activations instead of Sigmoid/Tanh stacks, add residual connections "
-                                   "or normalisation"})
+                out.append(
+                    {
+                        "path": path,
+                        "message": f"vanishing gradients: |grad| is {grad / weight:.1e} of |w|",
+                        "fix": "use ReLU-family activations instead of Sigmoid/Tanh stacks, add residual connections "
+                        "or normalisation",
+                    }
+                )
     return out
 
 
@@ -214,7 +286,9 @@ def design_path(path: str) -> str:
     return str(path).split(" copy ")[0]
 
 
-def event_at(events: list[dict[str, Any]], step: int | None = None) -> dict[str, Any] | None:
+def event_at(
+    events: list[dict[str, Any]], step: int | None = None
+) -> dict[str, Any] | None:
     """The last stats event at or before `step` (the last of all without one)."""
     chosen = None
     for event in events:
@@ -223,11 +297,15 @@ def event_at(events: list[dict[str, Any]], step: int | None = None) -> dict[str,
     return chosen
 
 
-def overlay(events: list[dict[str, Any]], metric: str, step: int | None = None) -> dict[str, Any] | None:
+def overlay(
+    events: list[dict[str, Any]], metric: str, step: int | None = None
+) -> dict[str, Any] | None:
     """One statistic on the design: {"metric", "label", "log", "step", "steps", "values": {path: v}, "lo",
     "hi"}; copies of a Repeat are averaged onto their one path. None without an event."""
     if metric not in STATISTICS:
-        raise ValueError(f"unknown statistic {metric!r}; one of {', '.join(STATISTICS)}")
+        raise ValueError(
+            f"unknown statistic {metric!r}; one of {', '.join(STATISTICS)}"
+        )
     event = event_at(events, step)
     if event is None:
         return None
@@ -240,11 +318,21 @@ def overlay(events: list[dict[str, Any]], metric: str, step: int | None = None) 
         sums.setdefault(design_path(row["path"]), []).append(float(v))
     values = {p: sum(vs) / len(vs) for p, vs in sums.items()}
     lo, hi = (min(values.values()), max(values.values())) if values else (None, None)
-    return {"metric": metric, "label": label, "log": log, "step": event["step"],
-            "steps": [e["step"] for e in events], "values": values, "lo": lo, "hi": hi}
+    return {
+        "metric": metric,
+        "label": label,
+        "log": log,
+        "step": event["step"],
+        "steps": [e["step"] for e in events],
+        "values": values,
+        "lo": lo,
+        "hi": hi,
+    }
 
 
-def series(events: list[dict[str, Any]], path: str, metric: str) -> list[tuple[int, float]]:
+def series(
+    events: list[dict[str, Any]], path: str, metric: str
+) -> list[tuple[int, float]]:
     """(step, value) of one layer's statistic over the run (copies averaged)."""
     out = []
     for event in events:

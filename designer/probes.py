@@ -80,7 +80,7 @@ def overfit_one_batch(design: dict, batch: tuple[torch.Tensor, torch.Tensor] | N
     NEAR_ZERO of its start. Returns {"passed", "steps", "initial_loss", "final_loss", "losses", "causes",
     "batch_size"}."""
     from designer.build import build_model
-    from designer.layer_stats import LayerStats, layer_warnings
+    from designer.layer_stats import design_stats, layer_warnings
 
     torch.manual_seed(seed)
     model = model if model is not None else build_model(design)
@@ -96,20 +96,18 @@ def overfit_one_batch(design: dict, batch: tuple[torch.Tensor, torch.Tensor] | N
             else "the model has no trainable parameters: add a layer with weights (Linear, Conv2d, …)"
         return _verdict(False, losses, [why], len(x))
     opt = torch.optim.Adam(params, lr=lr)
-    stats = LayerStats(model, design, every=1)
+    stats = design_stats(model, design, every=1)
     warnings: list[dict] = []
     for step in range(1, max_steps + 1):
         sample = step == 1
         if sample:
-            stats.before_forward(1)
+            stats.step(1)
         opt.zero_grad(set_to_none=True)
         loss = task_loss(task, model(x), y)
         loss.backward()
-        if sample:
-            stats.before_optimizer_step()
         opt.step()
         if sample:
-            event = stats.after_optimizer_step()
+            event = stats.done(1)
             warnings = layer_warnings(event["layers"]) if event else []
         value = float(loss.detach())
         losses.append(value)

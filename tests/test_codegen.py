@@ -51,7 +51,8 @@ C, S = "float32", "int64"
 TRAIN_IMPORTS = {"argparse", "csv", "gc", "json", "math", "os", "sys", "time", "Path", "torch", "torch.distributed",
                  "torch.distributed.nn", "nn",
                  "DistributedDataParallel", "DataLoader", "Dataset", "DistributedSampler", "TensorDataset",
-                 "random_split", "load_file", "save_file", "Model", "numpy"}
+                 "random_split", "load_file", "save_file", "Model", "numpy",
+                 "annotations", "Any"}  # the last two: the per-layer statistics collector train.py carries
 
 
 def conv(out, k=3, **kw):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from designer import build_model, new_design
-from designer.layer_stats import LayerStats, layer_modules, layer_warnings
+from designer.layer_stats import design_stats, layer_modules, layer_warnings
 
 
 @pytest.fixture(autouse=True)
@@ -17,14 +17,13 @@ def _one_thread():
 
 
 def one_step(model, design, x, loss_fn, lr=0.1, every=1, step=1):
-    stats = LayerStats(model, design, every=every)
+    stats = design_stats(model, design, every=every)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    stats.before_forward(step)
+    stats.step(step)
     opt.zero_grad()
     loss_fn(model(x)).backward()
-    stats.before_optimizer_step()
     opt.step()
-    return stats, stats.after_optimizer_step()
+    return stats, stats.done(step)
 
 
 def test_a_linear_with_known_weights():
@@ -93,24 +92,23 @@ def test_a_gradient_that_vanishes_through_a_sigmoid_stack():
 def test_only_sampled_steps_carry_hooks_and_events():
     d = new_design(shape=[3], layers=[{"type": "Linear", "out_features": 2}, {"type": "Tanh"}])
     model = build_model(d)
-    stats = LayerStats(model, d, every=3)
+    stats = design_stats(model, d, every=3)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     events = []
     for step in range(1, 8):
-        stats.before_forward(step)
+        stats.step(step)
         hooked = any(m._forward_hooks for m in model.modules())
         assert hooked == (step % 3 == 0)
         opt.zero_grad()
         model(torch.randn(4, 3)).sum().backward()
-        stats.before_optimizer_step()
         opt.step()
-        event = stats.after_optimizer_step()
+        event = stats.done(step)
         if event:
             events.append(event["step"])
         assert not any(m._forward_hooks for m in model.modules())
     assert events == [3, 6]
     with pytest.raises(ValueError, match="whole number"):
-        LayerStats(model, d, every=0)
+        design_stats(model, d, every=0)
 
 
 # --- on the design ------------------------------------------------------------------------------------
@@ -170,3 +168,97 @@ def test_the_run_store_keeps_the_stats_events(tmp_path):
     assert store.runs_with_stats() == [run]
     store.set_status(run, "completed")
     assert store.delete(run) and store.stats(run) == []
+
+
+# --- while training: the trainer, the log, the command line, the app's worker ---------------------------
+
+
+def test_the_trainer_logs_stats_events_with_design_paths(tmp_path):
+    import json
+
+    from designer.datasets import load_dataset
+    from designer.layer_stats import layer_table
+    from designer.templates import load_template
+    from designer.training import JsonlLogger, TrainConfig, Trainer
+
+    design = load_template("cnn_shapes")
+    data = load_dataset("shapes", seed=0)
+    log = tmp_path / "run.jsonl"
+    config = TrainConfig(epochs=1, max_steps=12, stats_every=5, seed=0)
+    result = Trainer(lambda: build_model(design), data, config, [JsonlLogger(log)],
+                     layer_table=layer_table(design)).run()
+    assert result.status == "completed"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    stats = [e for e in events if e["event"] == "stats"]
+    assert [e["step"] for e in stats] == [5, 10]
+    rows = {r["path"]: r for r in stats[0]["layers"]}
+    assert set(rows) == {p for p, _, _ in layer_table(design)}
+    conv = rows["layers[0]"]
+    assert conv["grad_norm"] > 0 and conv["update_ratio"] > 0 and conv["dead_fraction"] is None
+    relu = next(r for p, r in rows.items() if design["layers"][int(p[7:-1])]["type"] == "ReLU")
+    assert 0 <= relu["dead_fraction"] <= 1 and relu["grad_norm"] is None
+    # the steps in between carry no hooks: the last event is step 10 of 12
+    assert events[-1]["event"] == "end"
+
+
+def test_the_command_line_takes_stats_every(tmp_path):
+    import json
+
+    from designer.__main__ import main
+
+    log = tmp_path / "run.jsonl"
+    code = main(["train", "assets/templates/mlp_signals.json", "--dataset", "signals", "--epochs", "1",
+                 "--max-steps", "4", "--stats-every", "2", "--log", str(log)])
+    assert code == 0
+    stats = [json.loads(line) for line in log.read_text().splitlines() if '"stats"' in line]
+    assert [e["step"] for e in stats] == [2, 4] and stats[0]["layers"][0]["path"] == "layers[0]"
+
+
+def test_an_app_run_keeps_its_stats_in_the_run_store(tmp_path):
+    import time
+
+    from designer.datasets import load_dataset
+    from designer.runs import RunStore
+    from designer.templates import load_template
+    from designer.train.jobs import JobManager
+    from designer.train.worker import DesignModel
+    from designer.training import TrainConfig
+
+    design = load_template("mlp_signals")
+    store = RunStore(tmp_path / "db.sqlite")
+    manager = JobManager(worker="process")
+    job_id = manager.submit(DesignModel(design), load_dataset("signals", seed=0),
+                            TrainConfig(epochs=1, max_steps=6, stats_every=3, seed=0), store=store, design=design)
+    job = manager.get(job_id)
+    deadline = time.monotonic() + 120
+    while job.status in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job.status == "completed", job.snapshot().get("message")
+    run_id = job.snapshot()["run_id"]
+    events = store.stats(run_id)
+    assert [e["step"] for e in events] == [3, 6]
+    assert {r["path"] for r in events[0]["layers"]} >= {"layers[0]"}
+    assert store.runs_with_stats() == [run_id]
+
+
+def test_the_exported_train_py_writes_the_same_stats_events(tmp_path):
+    """train.py carries the collector's own source and the design's layer table: the same rows by path."""
+    import json
+    import subprocess
+    import sys
+
+    from designer.codegen import export_files
+    from designer.layer_stats import layer_table
+    from designer.templates import load_template
+
+    design = load_template("mlp_signals")
+    for name, text in export_files(design).items():
+        (tmp_path / name).write_text(text)
+    done = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--max-steps", "4", "--stats-every", "2",
+                           "--out", "out"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    stats = [e for e in events if e["event"] == "stats"]
+    assert [e["step"] for e in stats] == [2, 4]
+    assert [r["path"] for r in stats[0]["layers"]] == [p for p, _, _ in layer_table(design)]
+    assert all(r["grad_norm"] > 0 for r in stats[0]["layers"] if r["path"] == "layers[0]")

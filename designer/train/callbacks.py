@@ -45,6 +45,9 @@ class Callback:
                  val_accuracy: float | None, val_mae: float | None) -> None:
         """After each epoch's validation."""
 
+    def on_stats(self, event: dict[str, Any]) -> None:
+        """Every stats_every steps: the "stats" event of designer.layer_stats (a row per layer)."""
+
     def on_end(self, result: RunResult) -> None:
         """Once, with the result, however the run ended."""
 
@@ -149,6 +152,9 @@ class JsonlLogger(Callback):
             event["val_mae"] = _finite_or_none(val_mae)
         self._write(event, flush=True)
 
+    def on_stats(self, event: dict[str, Any]) -> None:
+        self._write(_plain(event), flush=self.full)
+
     def on_end(self, result: RunResult) -> None:
         event = {"event": "end", "status": result.status, "samples_per_s": result.samples_per_s,
                  "val_loss": _finite_or_none(result.val_loss), "val_accuracy": result.val_accuracy}
@@ -229,7 +235,7 @@ def result_of(event: dict[str, Any]) -> RunResult:
 
 
 def replay(event: dict[str, Any], callbacks: Iterable[Any], default_lr: float | None = None) -> None:
-    """Turn one event back into the callback call that wrote it (phase/start/step/epoch/end)."""
+    """Turn one event back into the callback call that wrote it (phase/start/step/epoch/stats/end)."""
     kind = event.get("event")
     for cb in callbacks:
         if kind == "phase":
@@ -245,5 +251,8 @@ def replay(event: dict[str, Any], callbacks: Iterable[Any], default_lr: float | 
         elif kind == "epoch":
             cb.on_epoch(int(event.get("epoch", 0)), event.get("train_loss"), event.get("val_loss"),
                         event.get("val_accuracy"), event.get("val_mae"))
+        elif kind == "stats":
+            if hasattr(cb, "on_stats"):
+                cb.on_stats(event)
         elif kind == "end":
             cb.on_end(result_of(event))

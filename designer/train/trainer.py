@@ -79,10 +79,17 @@ class Trainer:
     """
 
     def __init__(self, model: ModelOrFactory, dataset: Any, config: TrainConfig | None = None,
-                 callbacks: Iterable[Callback] = (), *, memory_available: int | None = None) -> None:
+                 callbacks: Iterable[Callback] = (), *, memory_available: int | None = None,
+                 layer_table: list[tuple[str, str, str]] | None = None) -> None:
         self.config = config or TrainConfig()
         self.dataset = dataset
         self.callbacks = list(callbacks)
+        if self.config.stats_every:
+            # Per-layer statistics (designer.layer_stats) every K steps, named by the design's paths when
+            # the caller gives its layer table (designer.layer_stats.layer_table), else by module names.
+            from designer.train.stats import StatsCallback
+
+            self.callbacks.append(StatsCallback(self.config.stats_every, layer_table, sinks=list(self.callbacks)))
         self.memory_available = memory_available
         self._model_or_factory = model
         self.model: nn.Module | None = model if isinstance(model, nn.Module) else None

@@ -21,8 +21,18 @@ class DesignModel:
 
     def __call__(self) -> Any:
         from designer.build import build_model
+        from designer.importing.app_import import load_initial_weights
 
-        return build_model(self.design)
+        model = build_model(self.design)
+        if not any(p.is_meta for p in model.parameters()):  # the memory estimate builds it on meta first
+            load_initial_weights(model, self.design)  # an imported model starts from the weights it came with
+        return model
+
+    def layer_table(self) -> list[tuple[str, str, str]]:
+        """The design's layers by path, for per-layer statistics (designer.layer_stats.layer_table)."""
+        from designer.layer_stats import layer_table
+
+        return layer_table(self.design)
 
 
 def context() -> Any:
@@ -74,7 +84,9 @@ def main(model_factory: Any, dataset: Any, config: dict, log_path: str, stop_eve
         dataset = _receive(dataset)
         from designer.train.trainer import Trainer
 
-        trainer = Trainer(model_factory, dataset, TrainConfig.from_dict(config), [logger])
+        cfg = TrainConfig.from_dict(config)
+        table = model_factory.layer_table() if cfg.stats_every and hasattr(model_factory, "layer_table") else None
+        trainer = Trainer(model_factory, dataset, cfg, [logger], layer_table=table)
     except Exception as exc:  # noqa: BLE001 - the job must hear about it
         logger.on_end(RunResult(status="failed", message=f"the worker could not start: {type(exc).__name__}: {exc}"))
         return
