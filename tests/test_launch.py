@@ -241,7 +241,7 @@ def test_command_line():
     assert flags == {"--data": "data.npz", "--epochs": "2", "--batch-size": "32", "--lr": "0.01",
                      "--optimizer": "adam", "--weight-decay": "0.0", "--schedule": "constant", "--device": "cuda",
                      "--momentum": "0.9", "--step-size": "1", "--gamma": "0.5", "--precision": "bf16", "--seed": "3",
-                     "--log-every": "1", "--out": "out", "--max-steps": "7"}
+                     "--stats-every": "0", "--log-every": "1", "--out": "out", "--max-steps": "7"}
     config = TrainConfig(optimizer="sgd", momentum=0.8, schedule="step", step_size=3, gamma=0.1, grad_clip=2.0,
                          compile=True)
     cmd = torchrun_command(config, 2, "cpu")
