@@ -13,6 +13,7 @@ import streamlit as st
 
 from components import state as S
 
+# The widgets' own keys: the editor, drawn before these widgets in a run, reads the choice from them.
 RUN, METRIC, STEP = "stats_run", "stats_metric", "stats_step"
 # Yellow -> orange -> red: low values light, high values dark (a sequential scale, one direction).
 STOPS = ("#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026")
@@ -112,14 +113,13 @@ def render_stats_controls() -> None:
     runs = {r["id"]: r for r in store.list()}
     ids = [i for i in store.runs_with_stats() if i in runs]
     if not ids:
-        st.caption("Train with “per-layer statistics” on (Train page, More) to colour the design by "
+        st.caption("Train with “Stats every K steps” set (Train page, More) to colour the design by "
                    "activations, gradients and dead units.")
         return
     labels = {0: "off"} | {i: f"#{i} {runs[i]['name']} · {runs[i]['dataset']} · {runs[i]['status']}" for i in ids}
-    choice = st.selectbox("Colour by run", list(labels), format_func=labels.get,
-                          index=list(labels).index(state.get(RUN) or 0) if (state.get(RUN) or 0) in labels else 0,
-                          key="stats_run_pick")
-    state[RUN] = choice or None
+    if state.get(RUN) not in labels:
+        state[RUN] = 0  # a deleted run, or none chosen yet
+    choice = st.selectbox("Colour by run", list(labels), format_func=labels.get, key=RUN)
     if not choice:
         return
     st.selectbox("Statistic", list(STATISTICS), format_func=lambda m: STATISTICS[m][0], key=METRIC)

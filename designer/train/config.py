@@ -108,7 +108,7 @@ OPTIONS: tuple[ParamSpec, ...] = (
          more=True),
     _opt("stats_every", "int", 0, "every K optimizer steps, record each layer's activation mean/std, dead "
          "fraction, gradient norm and update ratio (0: off; every 50 costs about 4 % of throughput)",
-         "Per-layer statistics every K steps", min=0, max=1_000_000, more=True),
+         "Stats every K steps", min=0, max=1_000_000, more=True),
     _opt("checkpoint_dir", "str", None, "folder for checkpoints (best/last .safetensors)", "Checkpoints",
          nullable=True, train_py=False, form=False, cli="--out"),
 )
