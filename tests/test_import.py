@@ -477,6 +477,18 @@ def test_the_apps_onnx_export_imports(tmp_path):
     assert result.ok and canonical(result.design) == canonical(design)
 
 
+def test_the_apps_onnx_export_keeps_batchnorm_apart(tmp_path):
+    """The app's export does not fold BatchNorm into the conv before it: the file imports with its count."""
+    from designer.training import export_onnx
+
+    design = load_template("cnn_shapes")
+    path = export_onnx(build_model(design), design["input"]["shape"], "float32", tmp_path / "cnn.onnx")
+    result = import_model(str(path))
+    assert result.ok, result.problems
+    assert analyze(result.design).params == analyze(design).params
+    assert [n["type"] for n in result.design["layers"]].count("BatchNorm2d") == 3
+
+
 def test_onnx_transformer_layers_come_back_whole(tmp_path):
     """A transformer layer arrives as MatMul/Softmax arithmetic; its scope and weights make it whole again,
     checked against the file's own numbers (heads, activation, pre-norm and the causal mask found that way)."""

@@ -67,7 +67,10 @@ def export_onnx(model: nn.Module, input_shape: Sequence[int], dtype: str | torch
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset_version,
                               input_names=["input"], output_names=["output"],
-                              dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+                              dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                              # BatchNorm stays a node of its own (folded into the conv before it,
+                              # `designer import` would give a biased conv and another parameter count)
+                              do_constant_folding=False)
     except Exception as exc:
         reason = (str(exc).strip().splitlines() or [""])[0][:300]  # the first line; the rest is the graph
         raise OnnxExportError(f"could not export the model to ONNX: {type(exc).__name__}: {reason}") from exc
