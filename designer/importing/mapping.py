@@ -112,6 +112,13 @@ def _tel_activation(module) -> str:
 
 
 # (type, parameter) -> how to read it where the attribute of that name is not it.
+def _encoding_kind(module: Any) -> str:
+    """A PositionalEncoding learns its table when the table is a parameter."""
+    import torch
+
+    return "learned" if isinstance(module.table, torch.nn.Parameter) else "sinusoidal"
+
+
 _READERS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("MultiheadAttention", "bias"): lambda m: m.in_proj_bias is not None,
     ("MultiheadAttention", "causal"): lambda m: False,
@@ -124,8 +131,7 @@ _READERS: dict[tuple[str, str], Callable[[Any], Any]] = {
     ("TransformerEncoderLayer", "causal"): lambda m: bool(getattr(m, "causal", False)),
     ("LayerNorm", "bias"): lambda m: m.bias is not None if m.elementwise_affine else True,
     ("Linear", "tie_weights"): lambda m: None,
-    ("PositionalEncoding", "kind"): lambda m: "learned" if isinstance(m.table, __import__("torch").nn.Parameter)
-    else "sinusoidal",
+    ("PositionalEncoding", "kind"): lambda m: _encoding_kind(m),
     ("PositionalEncoding", "max_len"): lambda m: int(m.table.shape[0]),
     ("PositionalEncoding", "dropout"): lambda m: m.dropout.p,
     ("Attention", "num_kv_heads"): lambda m: None if m.num_kv_heads == m.num_heads else m.num_kv_heads,
