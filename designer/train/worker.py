@@ -68,6 +68,15 @@ def _watch(trainer: Any, stop_event: Any, parent_pid: int, done: threading.Event
             return
 
 
+def _yield_to_the_pages() -> None:
+    """Run below the server's priority (NETWRIGHT_WORKER_NICE, default 10): on a busy machine the pages
+    stay responsive while runs train; alone, a run trains as fast as ever (nice only orders the queue)."""
+    try:
+        os.nice(int(os.environ.get("NETWRIGHT_WORKER_NICE", "10")))
+    except (AttributeError, OSError, ValueError):  # Windows has no nice; a bad value changes nothing
+        pass
+
+
 def main(model_factory: Any, dataset: Any, config: dict, log_path: str, stop_event: Any, parent_pid: int,
          threads: int | None = None) -> None:
     """Train and write every event to `log_path` (JsonlLogger, full=True)."""
@@ -75,6 +84,7 @@ def main(model_factory: Any, dataset: Any, config: dict, log_path: str, stop_eve
     from designer.train.config import TrainConfig
 
     logger = JsonlLogger(log_path, full=True)
+    _yield_to_the_pages()
     logger.on_phase("the worker is loading the dataset")
     try:
         import torch
