@@ -98,10 +98,12 @@ def _store():
 
 def chosen_events(state: S.State) -> tuple[list[dict], str, int | None]:
     """The chosen run's statistics events, the metric and the step ([] when none is chosen)."""
+    from designer.layer_stats import STATISTICS
+
     run_id = state.get(RUN)
     if not run_id:
-        return [], state.get(METRIC, "grad_norm"), None
-    return _store().stats(int(run_id)), state.get(METRIC, "grad_norm"), state.get(STEP)
+        return [], state.get(METRIC, next(iter(STATISTICS))), None
+    return _store().stats(int(run_id)), state.get(METRIC, next(iter(STATISTICS))), state.get(STEP)
 
 
 def render_stats_controls() -> None:

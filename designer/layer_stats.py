@@ -272,12 +272,12 @@ def layer_warnings(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
 # --- on the design: one statistic at one step, per design path ---------------------------------------
 
 # name -> (label, drawn on a log scale)
-STATISTICS: dict[str, tuple[str, bool]] = {
+STATISTICS: dict[str, tuple[str, bool]] = {  # the first is what the design is coloured by at first
+    "grad_norm": ("gradient norm", True),
+    "update_ratio": ("update / weight", True),
     "act_mean": ("activation mean", False),
     "act_std": ("activation std", False),
     "dead_fraction": ("dead fraction", False),
-    "grad_norm": ("gradient norm", True),
-    "update_ratio": ("update / weight", True),
 }
 
 

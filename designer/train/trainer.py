@@ -89,6 +89,8 @@ class Trainer:
             # the caller gives its layer table (designer.layer_stats.layer_table), else by module names.
             from designer.train.stats import StatsCallback
 
+            if layer_table is None and hasattr(model, "layer_table"):  # a design's factory knows its paths
+                layer_table = model.layer_table()
             self.callbacks.append(StatsCallback(self.config.stats_every, layer_table, sinks=list(self.callbacks)))
         self.memory_available = memory_available
         self._model_or_factory = model

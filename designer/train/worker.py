@@ -94,9 +94,7 @@ def main(model_factory: Any, dataset: Any, config: dict, log_path: str, stop_eve
         dataset = _receive(dataset)
         from designer.train.trainer import Trainer
 
-        cfg = TrainConfig.from_dict(config)
-        table = model_factory.layer_table() if cfg.stats_every and hasattr(model_factory, "layer_table") else None
-        trainer = Trainer(model_factory, dataset, cfg, [logger], layer_table=table)
+        trainer = Trainer(model_factory, dataset, TrainConfig.from_dict(config), [logger])
     except Exception as exc:  # noqa: BLE001 - the job must hear about it
         logger.on_end(RunResult(status="failed", message=f"the worker could not start: {type(exc).__name__}: {exc}"))
         return
