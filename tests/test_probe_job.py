@@ -1,0 +1,85 @@
+"""The probe job: lr_find / overfit_one_batch in a spawned worker process, polled for its result."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+
+from designer.data import load_dataset
+from designer.templates import load_template
+from designer.train.probe_job import ProbeJob, probe_options, run_probe
+
+WAIT = 120  # generous: spawning imports torch; the tests check outcomes, never durations
+
+
+@pytest.fixture(scope="module")
+def design():
+    return load_template("cnn_shapes")
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    return load_dataset("shapes", seed=0)
+
+
+def test_lr_find_runs_in_another_process_and_returns_the_curve(design, shapes):
+    job = ProbeJob("lr_find", design, shapes, {"steps": 20, "batch_size": 16}, threads=1).start()
+    assert job.snapshot()["status"] == "running"
+    snap = job.join(WAIT).snapshot()
+    assert snap["status"] == "done", snap["message"]
+    assert job.pid is not None and job.pid != os.getpid()
+    result = snap["result"]
+    assert set(result) == {"suggested_lr", "lrs", "losses"}
+    assert 0 < len(result["lrs"]) == len(result["losses"]) <= 20
+    assert result["lrs"] == sorted(result["lrs"])
+    assert 0 < result["suggested_lr"] < result["lrs"][-1]
+
+
+def test_overfit_on_user_data_sent_as_tensors(design, shapes):
+    user = dataclasses.replace(shapes, name="mine.npz", origin=None)  # not loadable by name: tensors travel
+    job = ProbeJob("overfit", design, user, probe_options("overfit"), threads=1).start()
+    snap = job.join(WAIT).snapshot()
+    assert snap["status"] == "done", snap["message"]
+    result = snap["result"]
+    assert result["passed"] and result["batch_size"] == 8
+    assert result["final_loss"] <= result["target_loss"]
+
+
+def test_a_probe_that_raises_ends_failed_with_one_line(design, shapes):
+    job = ProbeJob("lr_find", design, shapes, {"steps": 3}, threads=1).start()
+    snap = job.join(WAIT).snapshot()
+    assert snap["status"] == "failed"
+    assert "at least 10 steps" in snap["message"] and "\n" not in snap["message"]
+    assert snap["result"] is None
+
+
+def test_stop_and_the_time_limit_kill_the_worker(design, shapes):
+    job = ProbeJob("lr_find", design, shapes, {"steps": 100_000}, threads=1).start()
+    job.stop()
+    snap = job.join(WAIT).snapshot()
+    assert snap["status"] == "stopped"
+    timed = ProbeJob("overfit", design, None, {"max_steps": 10_000_000, "lr": 0.0}, timeout_s=0.5, threads=1).start()
+    snap = timed.join(WAIT).snapshot()
+    assert snap["status"] == "failed" and "longer than" in snap["message"]
+    assert timed._process is None or not timed._process.is_alive()
+
+
+def test_options_follow_the_form(design):
+    from designer.train.config import TrainConfig
+
+    config = TrainConfig(batch_size=48, optimizer="sgd")
+    assert probe_options("lr_find", config)["batch_size"] == 48
+    assert probe_options("lr_find", config)["optimizer"] == "sgd"
+    assert probe_options("overfit", config, max_steps=5)["max_steps"] == 5
+    with pytest.raises(ValueError, match="lr_find, overfit"):
+        probe_options("nope")
+
+
+def test_run_probe_in_this_process_on_a_synthetic_batch(design):
+    import torch
+
+    torch.set_num_threads(1)
+    result = run_probe("overfit", design, None, {"max_steps": 3, "batch_size": 2})
+    assert result["steps"] == 3 and result["batch_size"] == 2
