@@ -83,3 +83,74 @@ def test_run_probe_in_this_process_on_a_synthetic_batch(design):
     torch.set_num_threads(1)
     result = run_probe("overfit", design, None, {"max_steps": 3, "batch_size": 2})
     assert result["steps"] == 3 and result["batch_size"] == 2
+
+
+# --- the Train page's buttons (AppTest never fires the fragment's timer: full reruns poll instead) ------
+
+
+def _page(design, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from components import state as S
+
+    monkeypatch.setenv("NETWRIGHT_DB", str(tmp_path / "netwright.db"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    S.init_state(at.session_state, design)
+    at.run()
+    at.switch_page("components/pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _button(at, key):
+    return next(b for b in at.button if b.key == key)
+
+
+def _until_done(at):
+    import time
+
+    deadline = time.monotonic() + WAIT
+    while at.session_state["probe_job"] is not None and time.monotonic() < deadline:
+        time.sleep(0.3)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_the_page_finds_an_lr_and_the_form_takes_it(design, tmp_path, monkeypatch):
+    from components.probe_view import rounded_lr
+
+    at = _page(design, tmp_path, monkeypatch)
+    at.number_input(key="tr_batch_size").set_value(16).run()
+    _button(at, "probe_lr_find").click().run()
+    job = at.session_state["probe_job"]
+    assert job is not None and job.kind == "lr_find" and job.options["batch_size"] == 16
+    assert _button(at, "probe_overfit").disabled  # one probe at a time
+    _until_done(at)
+    snap = at.session_state["probe_results"]["lr_find"]["snap"]
+    assert snap["status"] == "done", snap["message"]
+    suggested = rounded_lr(snap["result"]["suggested_lr"])
+    assert any(c.key == "probe_lr_chart" for c in at.get("plotly_chart"))
+    assert any("Suggested learning rate" in m.value for m in at.markdown)
+    use = _button(at, "probe_use_lr")
+    assert use.label == f"Use this lr ({suggested:g})"
+    use.click().run()
+    assert at.number_input(key="tr_lr").value == pytest.approx(suggested)
+    assert not at.exception
+
+
+def test_the_page_overfits_one_batch_and_says_why_not(design, tmp_path, monkeypatch):
+    squashed = {**design, "layers": [*design["layers"], {"type": "Sigmoid"}]}
+    at = _page(squashed, tmp_path, monkeypatch)
+    _button(at, "probe_overfit").click().run()
+    _until_done(at)
+    warnings = [w.value for w in at.warning]
+    assert any("not memorised" in w and "Sigmoid" in w for w in warnings), warnings
+
+
+def test_the_buttons_wait_for_a_valid_design(design, tmp_path, monkeypatch):
+    broken = {**design, "layers": [{"type": "Linear", "in_features": 5, "out_features": 3}, *design["layers"]]}
+    at = _page(broken, tmp_path, monkeypatch)
+    assert _button(at, "probe_lr_find").disabled and _button(at, "probe_overfit").disabled
