@@ -42,9 +42,9 @@ def lr_find_figure(result: dict) -> go.Figure:
     fig = go.Figure(go.Scatter(x=lrs, y=losses, mode="lines", name="loss (smoothed)"))
     fig.add_trace(go.Scatter(x=[lrs[at]], y=[losses[at]], mode="markers+text", name="suggested lr",
                              marker=dict(size=11, color="#d62728", symbol="diamond"),
-                             text=[plot_text(f"{rounded_lr(suggested):g}")], textposition="top center"))
+                             text=[plot_text(f"{rounded_lr(suggested):g}")], textposition="middle right"))
     fig.add_vline(x=suggested, line_dash="dot", line_color="#d62728")
-    fig.update_xaxes(type="log", title="learning rate")
+    fig.update_xaxes(type="log", title="learning rate", exponentformat="power")
     fig.update_yaxes(title="training loss")
     fig.update_layout(title="LR range test", height=300, margin=dict(l=40, r=10, t=40, b=40),
                       legend=dict(orientation="h", y=-0.3))
@@ -102,7 +102,7 @@ def _progress() -> None:
 
 
 def render_probes(design: dict, dataset: Any, config: Any, ready: bool) -> None:
-    """The two buttons under the form, the running probe's progress, and the last results."""
+    """The two buttons (under the form) and the running probe's progress with its Stop."""
     state = st.session_state
     key = design_key(design, dataset)
     job = _harvest(key)
@@ -117,7 +117,13 @@ def render_probes(design: dict, dataset: Any, config: Any, ready: bool) -> None:
             st.rerun()
     if running:
         st.fragment(_progress, run_every=0.5)()
-    results = state.get(_RESULTS) or {}
+
+
+def render_probe_results(design: dict, dataset: Any) -> None:
+    """The last result of each probe made for this design and dataset (an edit hides them)."""
+    key = design_key(design, dataset)
+    _harvest(key)
+    results = st.session_state.get(_RESULTS) or {}
     for kind in ("lr_find", "overfit"):
         entry = results.get(kind)
         if entry is None or entry["key"] != key:
@@ -138,8 +144,11 @@ def _draw_lr(result: dict) -> None:
     st.markdown(lr_find_words(result))
     value = rounded_lr(result["suggested_lr"])
     current = st.session_state.get(LR_KEY)
-    st.button(f"Use this lr ({value:g})", key="probe_use_lr", on_click=_use_lr, args=(value,),
+    c1, c2 = st.columns([1, 2], vertical_alignment="center")
+    c1.button(f"Use this lr ({value:g})", key="probe_use_lr", on_click=_use_lr, args=(value,),
               disabled=current == value, help="Sets the form's learning rate")
+    if current == value:
+        c2.caption(f"The form's learning rate is {value:g}.")
 
 
 def _draw_overfit(result: dict) -> None:

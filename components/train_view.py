@@ -279,6 +279,7 @@ def render_train(design: dict) -> None:
             job_manager().stop(state[S.JOB_ID])
         probe_view.render_probes(design, dataset, config, analysis.valid and dataset is not None and not problems)
     with right:
+        probe_view.render_probe_results(design, dataset)
         # Poll every second only while a run is queued or running: an idle session costs nothing.
         st.fragment(live_panel, run_every=1.0 if active else None)()
 
