@@ -59,16 +59,6 @@ def lr_find_words(result: dict) -> str:
             f"{result['lrs'][-1]:.2g}.")
 
 
-def overfit_words(result: dict) -> tuple[bool, str, list[str]]:
-    """(passed, headline, likely causes) of an overfit verdict."""
-    first, last = result["initial_loss"], result["final_loss"]
-    moved = f"loss {first:.3g} → {last:.3g}" if first is not None and last is not None else "the loss was not finite"
-    if result["passed"]:
-        return True, f"{moved} in {result['steps']} steps: model, loss and data are wired right", []
-    return False, (f"{moved} in {result['steps']} steps: a batch of {result['batch_size']} samples was not "
-                   "memorised. Likely causes:"), list(result["causes"])
-
-
 def start_probe(kind: str, design: dict, dataset: Any, config: Any) -> Any:
     """Start a probe in a worker process; returns the job. Plain: no Streamlit."""
     from designer.train.probe_job import ProbeJob, probe_options
@@ -152,7 +142,9 @@ def _draw_lr(result: dict) -> None:
 
 
 def _draw_overfit(result: dict) -> None:
-    passed, headline, causes = overfit_words(result)
+    from designer.cli_probes import overfit_verdict
+
+    passed, headline, causes = overfit_verdict(result)
     if passed:
         st.success(md_text(headline))
     else:

@@ -16,11 +16,11 @@ import json
 import sys
 from typing import Any
 
+from designer.train.probe_job import OVERFIT_BATCH, OVERFIT_STEPS  # torch-free, as the app runs it
+
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
-LR_FIND_STEPS = 200
-OVERFIT_STEPS = 200
-OVERFIT_BATCH = 8
+LR_FIND_STEPS = 200  # "a few hundred" (design-format.md); the app runs a shorter test (probe_job.LR_FIND_STEPS)
 
 
 def add_lr_find_flags(s: argparse.ArgumentParser) -> None:
@@ -106,14 +106,20 @@ def lr_find_command(args: argparse.Namespace, design: dict) -> int:
     return EXIT_OK
 
 
-def overfit_text(result: dict) -> str:
-    """The verdict in words: a success line, or the causes one per line."""
+def overfit_verdict(result: dict) -> tuple[bool, str, list[str]]:
+    """(passed, headline, likely causes) of an overfit_one_batch result: the words of the command and the page."""
     first, last = result["initial_loss"], result["final_loss"]
     moved = f"loss {first:.3g} → {last:.3g}" if first is not None and last is not None else "the loss was not finite"
     if result["passed"]:
-        return f"{moved} in {result['steps']} steps: model, loss and data are wired right"
-    lines = [f"{moved} in {result['steps']} steps: the batch of {result['batch_size']} was not memorised. Likely causes:"]
-    return "\n".join(lines + [f"  - {c}" for c in result["causes"]])
+        return True, f"{moved} in {result['steps']} steps: model, loss and data are wired right", []
+    return False, (f"{moved} in {result['steps']} steps: a batch of {result['batch_size']} samples was not "
+                   "memorised. Likely causes:"), list(result["causes"])
+
+
+def overfit_text(result: dict) -> str:
+    """The verdict as printed: the headline, then the causes one per line."""
+    _, headline, causes = overfit_verdict(result)
+    return "\n".join([headline] + [f"  - {c}" for c in causes])
 
 
 def overfit_command(args: argparse.Namespace, design: dict) -> int:
