@@ -154,3 +154,15 @@ def test_the_buttons_wait_for_a_valid_design(design, tmp_path, monkeypatch):
     broken = {**design, "layers": [{"type": "Linear", "in_features": 5, "out_features": 3}, *design["layers"]]}
     at = _page(broken, tmp_path, monkeypatch)
     assert _button(at, "probe_lr_find").disabled and _button(at, "probe_overfit").disabled
+
+
+def test_the_page_stops_a_probe(design, tmp_path, monkeypatch):
+    at = _page(design, tmp_path, monkeypatch)
+    _button(at, "probe_lr_find").click().run()
+    job = at.session_state["probe_job"]
+    _button(at, "probe_stop").click().run()  # long before the worker has imported torch and run 100 steps
+    _until_done(at)
+    assert job.snapshot()["status"] == "stopped"
+    assert job._process is None or not job._process.is_alive()
+    assert any("stopped" in c.value for c in at.caption)
+    assert not _button(at, "probe_lr_find").disabled  # free for the next check
