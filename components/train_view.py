@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from components import charts, data_view, run_results
+from components import charts, data_view, probe_view, run_results
 from components import state as S
 from components.text import md_text
 
@@ -277,7 +277,9 @@ def render_train(design: dict) -> None:
                     st.rerun()
         if c2.button("■ Stop", disabled=not active, key="train_stop", width="stretch"):
             job_manager().stop(state[S.JOB_ID])
+        probe_view.render_probes(design, dataset, config, analysis.valid and dataset is not None and not problems)
     with right:
+        probe_view.render_probe_results(design, dataset)
         # Poll every second only while a run is queued or running: an idle session costs nothing.
         st.fragment(live_panel, run_every=1.0 if active else None)()
 

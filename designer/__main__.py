@@ -1,4 +1,4 @@
-"""python -m designer: summary, layers, export, graph, train, datasets, import (see shared/design-format.md).
+"""python -m designer: summary, layers, export, graph, train, lr-find, overfit, datasets, import (see shared/design-format.md).
 
 Exit codes: 0 fine; 1 the design has errors (still printed); 2 not a readable design file or bad
 usage (one line on stderr, no traceback).
@@ -161,6 +161,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return train_command(args, _load(args.design))
 
 
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from designer.cli_probes import lr_find_command
+
+    return lr_find_command(args, _load(args.design))
+
+
+def cmd_overfit(args: argparse.Namespace) -> int:
+    from designer.cli_probes import overfit_command
+
+    return overfit_command(args, _load(args.design))
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from designer.importing import cli_import
 
@@ -201,6 +213,18 @@ def parser() -> argparse.ArgumentParser:
     add_config_flags(s)  # every training option, from its one declaration
     s.add_argument("--log", help="write JSON lines of steps, epochs and the end")
     s.set_defaults(func=cmd_train)
+
+    from designer.cli_probes import add_lr_find_flags, add_overfit_flags  # torch-free
+
+    s = sub.add_parser("lr-find", help="a learning-rate range test: prints the suggested lr")
+    s.add_argument("design")
+    add_lr_find_flags(s)
+    s.set_defaults(func=cmd_lr_find)
+
+    s = sub.add_parser("overfit", help="train on one batch: does the loss reach near zero?")
+    s.add_argument("design")
+    add_overfit_flags(s)
+    s.set_defaults(func=cmd_overfit)
 
     s = sub.add_parser("datasets", help="the datasets that train and the app offer")
     s.add_argument("--json", action="store_true")
