@@ -43,16 +43,23 @@ def probe_options(kind: str, config: Any = None, **overrides: Any) -> dict[str, 
 def run_probe(kind: str, design: dict, dataset: Any, options: dict[str, Any]) -> dict[str, Any]:
     """The probe itself, in whichever process calls it: lr_find on the training split, or overfit_one_batch on
     the dataset's first batch (a synthetic one when dataset is None)."""
-    from designer.probes import lr_find, overfit_one_batch
+    import torch
 
+    from designer.probes import lr_find, overfit_one_batch
+    from designer.train.worker import DesignModel
+
+    if kind not in KINDS:
+        raise ValueError(f"a probe is one of {', '.join(KINDS)}; received {kind!r}")
+    torch.manual_seed(int(options.get("seed", 0)))
+    model = DesignModel(design)()  # as a run builds it: an imported design starts from its own weights
     if kind == "lr_find":
         if dataset is None:
             raise ValueError("the LR range test needs a dataset")
-        return lr_find(design, dataset.x_train, dataset.y_train, **options)
+        return lr_find(design, dataset.x_train, dataset.y_train, model=model, **options)
     if kind == "overfit":
         n = int(options.get("batch_size", OVERFIT_BATCH))
         batch = (dataset.x_train[:n], dataset.y_train[:n]) if dataset is not None else None
-        return overfit_one_batch(design, batch, **options)
+        return overfit_one_batch(design, batch, model=model, **options)
     raise ValueError(f"a probe is one of {', '.join(KINDS)}; received {kind!r}")
 
 
@@ -67,6 +74,9 @@ def child_main(kind: str, design: dict, dataset: Any, options: dict, conn: Any, 
                threads: int | None = None) -> None:
     """The worker process: run the probe and send one message on `conn`."""
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    from designer.train.worker import _yield_to_the_pages
+
+    _yield_to_the_pages()  # below the pages' priority, as a training run
     try:
         import torch
 
