@@ -12,7 +12,7 @@ st.set_page_config(page_title="Netwright", page_icon="🧩", layout="wide", init
 restore_or_start(st.session_state)
 page = navigation()
 render_page_style()
-# The page first: a gesture's answer (the editor's cards and drawing) reaches the browser before the
-# sidebar's widgets, which follow in the same run (measured: about 40 ms sooner on ResNet-18).
-page.run()
+# The sidebar first: its fields are keyed by the design's revision, and drawn after the page they would
+# stay stale while the page draws, so that a rename typed then is ignored (tests/test_load.py saw it).
 render_sidebar()
+page.run()

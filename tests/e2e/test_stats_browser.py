@@ -36,7 +36,8 @@ def _choose(page, scope, box: str, text: str) -> None:
             break
         except AssertionError:
             combo.click()
-    for _ in range(page.get_by_role("option").count() + 1):
+    expect(page.get_by_role("option", name=re.compile(re.escape(text))).first).to_be_attached()
+    for _ in range(30):
         focused = page.locator('[role="option"][data-focused="true"]')
         if focused.count() and text in focused.first.inner_text():
             page.keyboard.press("Enter")
