@@ -67,7 +67,7 @@ def test_onnx_upload_edit_and_export(netwright, tmp_path):
     field.fill("12")
     field.press("Enter")
     nw.wait_for(lambda: nw.shape_of("layers[0]") == "12×28×28", "the card to show 12×28×28")
-    nw.wait_idle()  # the sidebar (its download data) is drawn after the page, in the same run
+    nw.wait_idle()  # the run that made the edit is over: the download holds the edited design
 
     # Export: the design file holds the edited, imported design.
     sidebar = nw.sidebar()
