@@ -274,7 +274,6 @@ class TorchrunJob(JobBase):
         self.metrics_path = self.run_dir / "out" / "metrics.jsonl"
         self._proc: subprocess.Popen | None = None
         self._workers: dict[int, str] = {}  # torchrun's descendants seen so far: {pid: start time}
-        self._stop_time: float | None = None
         self._recorder: Any = None
         self._end: dict[str, Any] | None = None  # train.py's end event
         self._train_loss: float | None = None
@@ -282,23 +281,12 @@ class TorchrunJob(JobBase):
 
     # ---- the TrainingJob surface
 
-    def stop(self) -> None:
+    def _stop_handle(self) -> Any:
+        return self._proc  # None until launched: the thread then does not start it (_stop_requested)
+
+    def _signal_stop(self, proc: Any) -> None:
         """SIGTERM to torchrun and its workers now, SIGKILL to what is left `kill_after` seconds later."""
-        with self._lock:
-            if self._state["status"] not in ("queued", "running"):
-                return
-            self._stop_requested = True
-            self._stop_time = time.monotonic()
-            proc = self._proc
-            cancelled = self._thread is None
-            if cancelled:
-                self._state.update(status="stopped", message="cancelled before it started")
-        if cancelled:
-            self._finish_store(RunResult(status="stopped", message="cancelled before it started"))
-            if self.on_done:
-                self.on_done(self)
-        elif proc is not None:
-            self._terminate(proc, signal.SIGTERM)
+        self._terminate(proc, signal.SIGTERM)
 
     def pids(self) -> list[int]:
         """torchrun's pid and its workers' seen so far (they may have ended)."""

@@ -120,6 +120,7 @@ class JobBase:
         }
         self._thread: threading.Thread | None = None
         self._stop_requested = False
+        self._stop_time: float | None = None  # when stop() was called (how long the stop took, for the end)
         self.progress = Progress(self)
 
     start_message = "starting"  # what the snapshot says while the thread sets up
@@ -162,6 +163,32 @@ class JobBase:
             snap["epochs"] = [dict(e) for e in self._epochs]
         return snap
 
+    def stop(self) -> None:
+        """Stop the run, or cancel it while it is queued; the snapshot says 'stopped' soon after. What a
+        running job does to stop is its own (`_stop_handle`, under the lock; `_signal_stop`, outside it)."""
+        with self._lock:
+            if self._state["status"] not in ("queued", "running"):
+                return
+            self._stop_requested = True
+            self._stop_time = time.monotonic()
+            cancelled = self._thread is None
+            if cancelled:
+                self._state.update(status="stopped", message="cancelled before it started", phase=None)
+            handle = None if cancelled else self._stop_handle()
+        if cancelled:
+            self._finish_store(RunResult(status="stopped", message="cancelled before it started"))
+            if self.on_done:
+                self.on_done(self)
+        elif handle is not None:
+            self._signal_stop(handle)
+
+    def _stop_handle(self) -> Any:
+        """Under the lock, once a stop is asked of a job that has started: what `_signal_stop` acts on."""
+        return None
+
+    def _signal_stop(self, handle: Any) -> None:
+        """Outside the lock: tell the running work to stop."""
+
     def _finish_store(self, result: RunResult) -> None:
         if self.store is not None and self.run_id is not None:
             try:
@@ -186,22 +213,11 @@ class TrainingJob(JobBase):
         self._t_start = time.perf_counter()
         self._trainer: Trainer | None = None
 
-    def stop(self) -> None:
-        """Stop the run (or cancel it while queued); the snapshot says 'stopped' soon after."""
-        with self._lock:
-            self._stop_requested = True
-            trainer = self._trainer
-            if self._thread is None and self._state["status"] == "queued":
-                self._state.update(status="stopped", message="cancelled before it started")
-                cancelled = True
-            else:
-                cancelled = False
-        if trainer is not None:
-            trainer.stop()
-        if cancelled:
-            self._finish_store(RunResult(status="stopped", message="cancelled before it started"))
-            if self.on_done:
-                self.on_done(self)
+    def _stop_handle(self) -> Any:
+        return self._trainer  # None until the thread made it: it then stops at once (_stop_requested)
+
+    def _signal_stop(self, trainer: Any) -> None:
+        trainer.stop()
 
     def _callbacks(self) -> list[Callback]:
         callbacks: list[Callback] = [self.progress, *self.extra_callbacks]
@@ -253,31 +269,17 @@ class WorkerJob(JobBase):
         self.threads = threads
         self._process: Any = None
         self._stop_event: Any = None
-        self._stop_time: float | None = None
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def stop(self) -> None:
-        """Ask the worker to stop (or cancel the run while queued); the snapshot says 'stopped' soon after."""
-        with self._lock:
-            if self._state["status"] not in ("queued", "running"):
-                return
-            self._stop_requested = True
-            self._stop_time = time.monotonic()
-            event = self._stop_event
-            cancelled = self._thread is None
-            if cancelled:
-                self._state.update(status="stopped", message="cancelled before it started", phase=None)
-            else:
-                self._state["message"] = "stopping"
-        if event is not None:
-            event.set()
-        if cancelled:
-            self._finish_store(RunResult(status="stopped", message="cancelled before it started"))
-            if self.on_done:
-                self.on_done(self)
+    def _stop_handle(self) -> Any:
+        self._state["message"] = "stopping"
+        return self._stop_event
+
+    def _signal_stop(self, event: Any) -> None:
+        event.set()  # the worker's watcher stops its trainer within 50 ms
 
     def _run(self) -> None:
         from designer.runs import RunRecorder  # runs imports callbacks only: no circle
