@@ -7,6 +7,7 @@ render_layer_stats only draw."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import streamlit as st
@@ -96,14 +97,27 @@ def _store():
     return run_store()
 
 
-def chosen_events(state: S.State) -> tuple[list[dict], str, int | None]:
+@functools.lru_cache(maxsize=8)
+def _events(db: str, run_id: int, last_step: int) -> list[dict]:
+    """A run's stats events, read once per new step (a rerun that changes nothing reads nothing)."""
+    return _store().stats(run_id)
+
+
+def _runs() -> dict[int, dict]:
+    return {r["id"]: r for r in _store().runs_with_stats()}
+
+
+def chosen_events(state: S.State, runs: dict[int, dict] | None = None) -> tuple[list[dict], str, int | None]:
     """The chosen run's statistics events, the metric and the step ([] when none is chosen)."""
     from designer.layer_stats import STATISTICS
 
-    run_id = state.get(RUN)
-    if not run_id:
-        return [], state.get(METRIC, next(iter(STATISTICS))), None
-    return _store().stats(int(run_id)), state.get(METRIC, next(iter(STATISTICS))), state.get(STEP)
+    metric = state.get(METRIC, next(iter(STATISTICS)))
+    if not state.get(RUN):
+        return [], metric, None  # nothing chosen: no query on the rerun
+    run = (runs if runs is not None else _runs()).get(state.get(RUN))
+    if run is None:
+        return [], metric, None
+    return _events(str(_store().path), run["id"], run["last_step"]), metric, state.get(STEP)
 
 
 def render_stats_controls() -> None:
@@ -111,36 +125,34 @@ def render_stats_controls() -> None:
     from designer.layer_stats import STATISTICS
 
     state = st.session_state
-    store = _store()
-    runs = {r["id"]: r for r in store.list()}
-    ids = [i for i in store.runs_with_stats() if i in runs]
-    if not ids:
+    runs = _runs()
+    if not runs:
         st.caption("Train with “Stats every K steps” set (Train page, More) to colour the design by "
                    "activations, gradients and dead units.")
         return
-    labels = {0: "off"} | {i: f"#{i} {runs[i]['name']} · {runs[i]['dataset']} · {runs[i]['status']}" for i in ids}
+    labels = {0: "off"} | {i: f"#{i} {r['name']} · {r['dataset']} · {r['status']}" for i, r in runs.items()}
     if state.get(RUN) not in labels:
         state[RUN] = 0  # a deleted run, or none chosen yet
     choice = st.selectbox("Colour by run", list(labels), format_func=labels.get, key=RUN)
     if not choice:
         return
     st.selectbox("Statistic", list(STATISTICS), format_func=lambda m: STATISTICS[m][0], key=METRIC)
-    events = store.stats(int(choice))
+    events, _, _ = chosen_events(state, runs)
     steps = [e["step"] for e in events]
     if len(steps) > 1:
         st.select_slider("Step", steps, value=state.get(STEP) if state.get(STEP) in steps else steps[-1], key=STEP)
     else:
         state[STEP] = steps[0] if steps else None
     if runs[choice]["status"] in ("running", "queued"):
-        _follow(int(choice), len(steps))
+        _follow(choice, runs[choice]["last_step"])
 
 
-def _follow(run_id: int, seen: int) -> None:
+def _follow(run_id: int, last_step: int) -> None:
     """While the run goes on: look for new statistics every LIVE_REFRESH_S and redraw when there are."""
 
     @st.fragment(run_every=LIVE_REFRESH_S)
     def follow() -> None:
-        if len(_store().stats(run_id)) != seen:
+        if _runs().get(run_id, {}).get("last_step") != last_step:
             st.session_state.pop(STEP, None)  # follow the newest step
             st.rerun(scope="app")
 

@@ -266,9 +266,12 @@ class RunStore(SqliteStore):
             events.setdefault(step, {"event": "stats", "step": step, "layers": []})["layers"].append(row)
         return list(events.values())
 
-    def runs_with_stats(self) -> list[int]:
-        """Ids of the runs that recorded per-layer statistics, newest first."""
-        return [int(r["run_id"]) for r in self._query("SELECT DISTINCT run_id FROM run_stats ORDER BY run_id DESC")]
+    def runs_with_stats(self) -> list[dict[str, Any]]:
+        """The runs that recorded per-layer statistics, newest first: id, name, dataset, status and the
+        last step with statistics (one light query: what the Design page lists on every rerun)."""
+        rows = self._query("SELECT r.id, r.name, r.dataset, r.status, MAX(s.step) AS last_step FROM runs r "
+                           "JOIN run_stats s ON s.run_id = r.id GROUP BY r.id ORDER BY r.id DESC")
+        return [dict(r) for r in rows]
 
     def steps(self, run_id: int) -> list[dict[str, Any]]:
         rows = self._query("SELECT step, epoch, loss, lr FROM run_steps WHERE run_id = ? ORDER BY step", (run_id,))
