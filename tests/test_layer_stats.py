@@ -262,3 +262,21 @@ def test_the_exported_train_py_writes_the_same_stats_events(tmp_path):
     assert [e["step"] for e in stats] == [2, 4]
     assert [r["path"] for r in stats[0]["layers"]] == [p for p, _, _ in layer_table(design)]
     assert all(r["grad_norm"] > 0 for r in stats[0]["layers"] if r["path"] == "layers[0]")
+
+
+def test_a_model_without_a_design_is_reported_by_its_module_names(tmp_path):
+    import json
+
+    from torch import nn
+
+    from designer.datasets import load_dataset
+    from designer.training import JsonlLogger, TrainConfig, Trainer
+
+    data = load_dataset("signals", seed=0)
+    model = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 8))
+    log = tmp_path / "run.jsonl"
+    Trainer(model, data, TrainConfig(epochs=1, max_steps=2, stats_every=2), [JsonlLogger(log)]).run()
+    (event,) = [json.loads(line) for line in log.read_text().splitlines() if '"stats"' in line]
+    rows = {r["path"]: r for r in event["layers"]}
+    assert list(rows) == ["0", "1", "2"]
+    assert rows["1"]["dead_fraction"] is not None and rows["0"]["dead_fraction"] is None  # ReLU: an activation

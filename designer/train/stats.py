@@ -12,15 +12,18 @@ from typing import Any
 
 from designer.train.callbacks import Callback
 
-# Leaf modules reported as activations when a model comes without its design's layer table.
-ACTIVATIONS = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid", "Softplus",
-               "Hardtanh", "Hardsigmoid", "Hardswish", "Softmax", "LogSoftmax", "GLU"}
-
 
 def leaf_layers(model: Any) -> list[tuple[str, str, Any]]:
-    """(dotted name, family, module) of a model's leaf modules: the table when no design is known."""
-    return [(name, "activation" if type(m).__name__ in ACTIVATIONS else "layer", m)
-            for name, m in model.named_modules() if name and not any(True for _ in m.children())]
+    """(dotted name, family, module) of a model's leaf modules: the table when no design is known. The
+    family is the catalogue's for a module of a catalogue type (ReLU: "activation"), else "layer"."""
+    from designer.registry import get_spec
+
+    out = []
+    for name, m in model.named_modules():
+        if name and not any(True for _ in m.children()):
+            spec = get_spec(type(m).__name__)
+            out.append((name, spec.family if spec is not None else "layer", m))
+    return out
 
 
 class StatsCallback(Callback):
