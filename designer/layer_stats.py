@@ -226,7 +226,7 @@ def layer_warnings(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Advice for the layers whose statistics look wrong: [{"path", "message", "fix"}]."""
     out = []
     for row in rows:
-        path = str(row.get("path", "")).split(" copy ")[0]
+        path = design_path(row.get("path", ""))
         dead = row.get("dead_fraction")
         if dead is not None and dead > DEAD_FRACTION:
             out.append(

@@ -17,20 +17,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from designer.train.trainer import make_optimizer, task_loss
 
 NEAR_ZERO = 0.05  # overfit passes when the loss falls to this share of where it started
 SQUASHING = ("Sigmoid", "Softmax", "Tanh", "ReLU", "ReLU6", "Hardtanh", "Hardsigmoid", "Softplus")
-
-
-def task_loss(task: dict | None, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The training loss of a task: cross-entropy on class ids (one per sample, or one per position for a
-    (…, L, C) output), else mean squared error against targets of the output's shape."""
-    if isinstance(task, dict) and task.get("kind") == "classification":
-        if out.dim() > 2:  # per position: (B, L, C) scores, (B, L) ids
-            return F.cross_entropy(out.float().reshape(-1, out.shape[-1]), y.reshape(-1))
-        return F.cross_entropy(out.float(), y)
-    return F.mse_loss(out.float(), y.reshape(out.shape).float())
 
 
 def synthetic_batch(design: dict, batch_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,14 +143,6 @@ def _likely_causes(design: dict, losses: list[float], warnings: list[dict], froz
     return causes
 
 
-def _make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr)
-
-
 def lr_find(design: dict, x: torch.Tensor, y: torch.Tensor, *, start_lr: float = 1e-6, end_lr: float = 1.0,
             steps: int = 200, batch_size: int = 32, optimizer: str = "adam", seed: int = 0,
             model: nn.Module | None = None, opt: torch.optim.Optimizer | None = None,
@@ -173,7 +156,8 @@ def lr_find(design: dict, x: torch.Tensor, y: torch.Tensor, *, start_lr: float =
     torch.manual_seed(seed)
     model = model if model is not None else build_model(design)
     saved_model = copy.deepcopy(model.state_dict())
-    opt = opt if opt is not None else _make_optimizer(optimizer, [p for p in model.parameters() if p.requires_grad], start_lr)
+    opt = opt if opt is not None else make_optimizer(optimizer, [p for p in model.parameters() if p.requires_grad],
+                                                     start_lr)
     saved_opt = copy.deepcopy(opt.state_dict())
     task = design.get("task")
     gen = torch.Generator().manual_seed(seed)

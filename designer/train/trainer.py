@@ -36,6 +36,24 @@ ModelOrFactory = nn.Module | Callable[[], nn.Module]
 # --------------------------------------------------------------------------- the trainer
 
 
+def task_loss(task: dict | None, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The training loss of a task: cross-entropy on class ids, (N, K) against (N,) or per token (N, L, K)
+    against (N, L) (the mean over labels); else mean squared error against targets of the output's shape."""
+    if isinstance(task, dict) and task.get("kind") == "classification":
+        return F.cross_entropy(out.float().reshape(-1, out.shape[-1]), y.reshape(-1))
+    return F.mse_loss(out.float(), y.reshape(out.shape).float())
+
+
+def make_optimizer(name: str, params: list, lr: float, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """The optimizer a config names (SGD with momentum; AdamW's decay decoupled)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
 def _is_oom(exc: BaseException) -> bool:
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
@@ -240,11 +258,7 @@ class Trainer:
         params = [t for t in model.parameters() if t.requires_grad]
         if not params:
             raise TrainingError("the model has no trainable parameters")
-        if cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        if cfg.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return make_optimizer(cfg.optimizer, params, cfg.lr, cfg.momentum, cfg.weight_decay)
 
     def _check_output(self, model: nn.Module) -> None:
         """Run two samples through the model and say plainly if its output does not fit the task."""
@@ -294,9 +308,7 @@ class Trainer:
         return torch.autocast(device_type="cuda", dtype=self._amp_dtype)
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self._classify:  # (N, K) against (N,), or per token (N, L, K) against (N, L): the mean over labels
-            return F.cross_entropy(out.float().reshape(-1, out.shape[-1]), y.reshape(-1))
-        return F.mse_loss(out.float(), y.reshape(out.shape).float())
+        return task_loss(self._task, out, y)
 
     def _fit(self, p: _Progress) -> None:
         cfg, model = self.config, self.model
