@@ -7,8 +7,13 @@ epoch on the built-in dataset (runs queue: one at a time on the CPU). Measured p
 editor shows it), training time. Checked: no session ever shows another session's design name, the
 autosave row of each session holds its own design, no exception box anywhere.
 
-The same server first serves one session alone, then N at once: the printed ratio is the p95 rename
-round trip with N sessions over the p95 with one, measured in the same run.
+The same server, warmed by one visit that is not counted, serves one session alone, then N at once, once
+per browser mode: a fresh browser profile per session (cold caches: every page fetches and compiles the
+app's scripts), and tabs of one profile that has opened the app before (a returning user). The printed
+ratios are the p95 with N sessions over the p95 with one, in the same mode and run. While the N sessions
+run, the CPU time of every process is sampled: the browsers, the server, its training workers and the
+harness, each as a share of the machine. The browsers run on the server's cores here, as users' browsers
+never do; the shares say how much of the figures is theirs.
 
     .venv/bin/python bench/bench_load.py --sessions 10 --trainers 2
     .venv/bin/python bench/bench_load.py --sessions 10 --server-arg=--runner.postScriptGC=false
@@ -42,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from bench.streamlit_server import serve_streamlit  # noqa: E402
 
 MAX_SESSIONS = 20
+VIEWPORT = {"width": 1440, "height": 900}  # the screen the app is designed for
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Templates the sessions open (by display name); trainers take the one that fits a built-in dataset quickly.
@@ -89,12 +95,14 @@ def token(run: str, i: int) -> str:
 
 
 async def _session(browser, url: str, res: SessionResult, others: list[str], template: str, renames: int,
-                   train: bool, timeout_s: float, delay_s: float = 0.0) -> None:
-    """One user: open the app, load a template, (train,) rename a few times; fills in `res` as it goes."""
+                   train: bool, timeout_s: float, delay_s: float = 0.0, shared=None) -> None:
+    """One user: open the app, load a template, (train,) rename a few times; fills in `res` as it goes.
+
+    `shared`: a browser context to open a tab in (one profile for every session); else a fresh profile."""
     from playwright.async_api import expect
 
     await asyncio.sleep(delay_s)  # arrivals spread a little: N cold page loads in the same instant is not a user load
-    context = await browser.new_context(viewport={"width": 1400, "height": 1700})
+    context = shared if shared is not None else await browser.new_context(viewport=VIEWPORT)
     page = await context.new_page()
     wait_ms = timeout_s * 1000
     page.set_default_timeout(wait_ms)
@@ -186,13 +194,16 @@ async def _session(browser, url: str, res: SessionResult, others: list[str], tem
         with contextlib.suppress(Exception):
             res.exceptions = await page.locator('[data-testid="stException"]').count()
         with contextlib.suppress(Exception):
-            await context.close()
+            await (page.close() if shared is not None else context.close())
 
 
 async def _run(url: str, run: str, n: int, trainers: int, renames: int, timeout_s: float, stagger_s: float = 0.0,
-               deadline_s: float | None = None) -> list[SessionResult]:
+               deadline_s: float | None = None, shared: bool = False) -> list[SessionResult]:
     """N sessions in one headless Chromium, concurrently; sessions still going after `deadline_s` are cancelled
-    (and reported as such)."""
+    (and reported as such). Each session has a fresh browser profile of its own (cold caches: a first visit),
+    or with `shared` a tab in one profile (the app's scripts cached and compiled once, as for a returning user;
+    Chromium then runs the same-site tabs in a few renderer processes). A shared profile first opens the app
+    once, not counted, so that its caches hold the app's scripts."""
     from playwright.async_api import async_playwright
 
     executable = chromium_path()
@@ -202,10 +213,14 @@ async def _run(url: str, run: str, n: int, trainers: int, renames: int, timeout_
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
+            profile = await browser.new_context(viewport=VIEWPORT) if shared else None
+            if profile is not None:  # a returning user: the profile has opened the app before
+                await _session(browser, url, SessionResult(-1, f"{run}-warm", token(run, 99)), [], EDIT_TEMPLATES[0],
+                               0, False, timeout_s, 0.0, profile)
             tasks = [asyncio.create_task(_session(
                 browser, url, res, [token(run, j) for j in range(n) if j != i],
                 TRAIN_TEMPLATE if i < trainers else EDIT_TEMPLATES[i % len(EDIT_TEMPLATES)], renames, i < trainers,
-                timeout_s, i * stagger_s)) for i, res in enumerate(results)]
+                timeout_s, i * stagger_s, profile)) for i, res in enumerate(results)]
             _, pending = await asyncio.wait(tasks, timeout=deadline_s or timeout_s * 3)
             for task in pending:
                 task.cancel()
@@ -262,28 +277,124 @@ def autosave_crossings(db: Path, results: list[SessionResult]) -> list[str]:
         store.close()
 
 
+class CpuMeter:
+    """CPU seconds used by this process's descendants while it runs, by kind: the browsers, the app's server,
+    the server's training workers, and the harness (Playwright's driver). Sampled from /proc (Linux) every
+    `every` seconds, so a process that ends between two looks loses at most that much of its time."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        self.every, self._seen, self._base = every, {}, {}
+        self._thread = None
+        self.wall_s = 0.0
+
+    @staticmethod
+    def _stat(pid: str) -> tuple[int, float] | None:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _kind(self, pid: str, parents: dict[str, int], kinds: dict[str, str | None]) -> str | None:
+        if pid in kinds:
+            return kinds[pid]
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return None
+        chain, p = [], parents.get(pid)
+        while p and p > 1 and len(chain) < 50:
+            chain.append(str(p))
+            p = parents.get(str(p))
+        if str(os.getpid()) not in chain:
+            kinds[pid] = None  # not ours
+            return None
+        if "chrom" in cmd.lower():
+            kind = "browsers"
+        elif "components.serve" in cmd or "streamlit" in cmd:
+            kind = "server"
+        elif any(kinds.get(c) == "server" for c in chain):
+            kind = "training workers"
+        else:
+            kind = "harness (Playwright)"
+        kinds[pid] = kind
+        return kind
+
+    def _look(self, kinds: dict[str, str | None]) -> None:
+        stats = {p: st for p in os.listdir("/proc") if p.isdigit() and (st := self._stat(p))}
+        parents = {p: st[0] for p, st in stats.items()}
+        for pid, (_, cpu) in stats.items():
+            kind = self._kind(pid, parents, kinds)
+            if kind:
+                self._seen[pid] = (kind, cpu)
+
+    def __enter__(self) -> CpuMeter:
+        import threading
+
+        if not Path("/proc/self/stat").exists():
+            return self
+        kinds: dict[str, str | None] = {}
+        self._look(kinds)
+        self._base = {p: cpu for p, (_, cpu) in self._seen.items()}
+        self._done = threading.Event()
+
+        def loop() -> None:
+            while not self._done.wait(self.every):
+                self._look(kinds)
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._thread is not None:
+            self._done.set()
+            self._thread.join()
+            self.wall_s = time.perf_counter() - self._t0
+
+    def shares(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid, (kind, cpu) in self._seen.items():
+            out[kind] = out.get(kind, 0.0) + cpu - self._base.get(pid, 0.0)
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+BROWSER_MODES = {"separate": "a fresh browser profile per session (cold caches, a first visit)",
+                 "shared": "tabs of one browser profile (scripts cached, as for returning users)"}
+
+
 def measure(url: str, db: Path, sessions: int, trainers: int = 2, renames: int = 3, timeout_s: float = 60.0,
-            stagger_s: float = 0.5, deadline_s: float | None = None) -> dict:
-    """One session alone, then `sessions` at once (arriving `stagger_s` apart, all cut off after `deadline_s`),
-    on the same server. Returns the figures of both."""
+            stagger_s: float = 0.5, deadline_s: float | None = None, modes: tuple[str, ...] = ("separate",)) -> dict:
+    """One session alone, then `sessions` at once (arriving `stagger_s` apart, all cut off after `deadline_s`)
+    once per browser mode (see BROWSER_MODES), on the same server. Returns the figures of each; "load" and its
+    ratios are the first mode's."""
     if not 1 <= sessions <= MAX_SESSIONS:
         raise ValueError(f"sessions must be 1 to {MAX_SESSIONS}")
     run = f"{os.getpid() % 1000}{int(time.time()) % 1000}"
-    wall = time.perf_counter()
-    alone = asyncio.run(_run(url, run + "a", 1, 0, renames, timeout_s))
-    alone_wall = time.perf_counter() - wall
-    wall = time.perf_counter()
-    many = asyncio.run(_run(url, run + "b", sessions, min(trainers, sessions), renames, timeout_s, stagger_s,
-                            deadline_s))
-    many_wall = time.perf_counter() - wall
-    crossings = autosave_crossings(db, many)  # before summarising: it adds to the sessions' errors
-    one, load = summarise(alone), summarise(many)
-    load["crossings"] += crossings
-    one["wall_s"], load["wall_s"] = alone_wall, many_wall
-    ratio = load["edit_s"]["p95"] / one["edit_s"]["p95"] if one["edit_s"].get("n") and load["edit_s"].get("n") else None
-    ready = (load["page_ready_s"]["p95"] / one["page_ready_s"]["p95"]
-             if one["page_ready_s"].get("n") and load["page_ready_s"].get("n") else None)
-    return {"one": one, "load": load, "edit_p95_ratio": ratio, "ready_p95_ratio": ready}
+    asyncio.run(_run(url, run + "w", 1, 0, 0, timeout_s))  # warm the server: its first run imports the app
+    phases, ones = {}, {}
+    for k, mode in enumerate(modes):
+        shared = mode == "shared"
+        wall = time.perf_counter()
+        one = summarise(asyncio.run(_run(url, f"{run}a{k}", 1, 0, renames, timeout_s, shared=shared)))
+        one["wall_s"], one["mode"] = time.perf_counter() - wall, mode
+        with CpuMeter() as meter:
+            many = asyncio.run(_run(url, f"{run}b{k}", sessions, min(trainers, sessions), renames, timeout_s,
+                                    stagger_s, deadline_s, shared=shared))
+        crossings = autosave_crossings(db, many)  # before summarising: it adds to the sessions' errors
+        load = summarise(many)
+        load["crossings"] += crossings
+        load["wall_s"], load["mode"], load["cpu_s"] = meter.wall_s, mode, meter.shares()
+        for key, what in (("edit_p95_ratio", "edit_s"), ("ready_p95_ratio", "page_ready_s")):
+            load[key] = (load[what]["p95"] / one[what]["p95"] if one[what].get("n") and load[what].get("n")
+                         else None)
+        phases[mode], ones[mode] = load, one
+    first = modes[0]
+    return {"one": ones[first], "load": phases[first], "ones": ones, "phases": phases,
+            "edit_p95_ratio": phases[first]["edit_p95_ratio"], "ready_p95_ratio": phases[first]["ready_p95_ratio"]}
 
 
 # Issue 12's targets with 10 sessions, 2 of them training (training runs in worker processes).
@@ -298,8 +409,13 @@ def report(figures: dict) -> str:
         return f"  {label:<16} median {s['median']:.2f}s  p95 {s['p95']:.2f}s  max {s['max']:.2f}s  (n={s['n']})"
 
     out = []
-    for key, title in (("one", "1 session"), ("load", f"{figures['load']['sessions']} sessions at once")):
-        f = figures[key]
+    phases = figures.get("phases") or {"separate": figures["load"]}
+    ones = figures.get("ones") or {"separate": figures["one"]}
+    blocks = []
+    for mode, f in phases.items():
+        blocks += [(f"[{mode}] 1 session alone", ones[mode]),
+                   (f"[{mode}] {f['sessions']} sessions at once, {BROWSER_MODES.get(mode, mode)}", f)]
+    for title, f in blocks:
         out.append(f"{title} ({f['wall_s']:.1f}s wall):")
         out += [line("page ready", f["page_ready_s"]), line("template load", f["template_s"]),
                 line("rename", f["edit_s"]), line("training", f["train_s"])]
@@ -307,13 +423,22 @@ def report(figures: dict) -> str:
             out.append(f"  training runs:   {', '.join(f['train_status'])}")
         out.append(f"  crossings: {len(f['crossings'])}  exceptions: {f['exceptions']}  errors: {len(f['errors'])}")
         out += [f"    {e}" for e in f["errors"] + f["crossings"]]
-    n = figures["load"]["sessions"]
-    for key, label, what, target in (("edit_p95_ratio", "rename", "edit_s", TARGET_EDIT_P95_S),
-                                     ("ready_p95_ratio", "page ready", "page_ready_s", TARGET_READY_P95_S)):
-        ratio, p95 = figures.get(key), figures["load"][what].get("p95")
-        verdict = "-" if p95 is None else ("OK" if p95 <= target else "ABOVE TARGET")
-        out.append(f"{label} p95 with {n} sessions / with 1: " + (f"{ratio:.2f}x" if ratio is not None else "-")
-                   + (f"; p95 {p95:.2f}s (target <= {target:g}s) {verdict}" if p95 is not None else ""))
+        cpu = f.get("cpu_s")
+        if cpu:
+            used = sum(cpu.values())
+            cores = os.cpu_count() or 1
+            out.append(f"  CPU: {used:.1f} cpu-s of {cores} cores x {f['wall_s']:.1f}s = "
+                       f"{100 * used / (cores * f['wall_s']):.0f}% of the machine; "
+                       + ", ".join(f"{kind} {sec:.1f}s ({100 * sec / used:.0f}%)" for kind, sec in cpu.items()))
+    for mode, f in phases.items():
+        n = f["sessions"]
+        for key, label, what, target in (("edit_p95_ratio", "rename", "edit_s", TARGET_EDIT_P95_S),
+                                         ("ready_p95_ratio", "page ready", "page_ready_s", TARGET_READY_P95_S)):
+            ratio, p95 = f.get(key), f[what].get("p95")
+            verdict = "-" if p95 is None else ("OK" if p95 <= target else "ABOVE TARGET")
+            out.append(f"[{mode}] {label} p95 with {n} sessions / with 1: "
+                       + (f"{ratio:.2f}x" if ratio is not None else "-")
+                       + (f"; p95 {p95:.2f}s (target <= {target:g}s) {verdict}" if p95 is not None else ""))
     return "\n".join(out)
 
 
@@ -324,16 +449,20 @@ def main() -> int:
     parser.add_argument("--renames", type=int, default=3, help="renames per session")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds any one wait may take")
     parser.add_argument("--stagger", type=float, default=0.5, help="seconds between session arrivals")
+    parser.add_argument("--browsers", choices=["separate", "shared", "both"], default="both",
+                        help="separate: a fresh browser profile per session; shared: tabs of one profile; both: one "
+                             "phase of each (default)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                         help='passed to `streamlit run` (repeatable), e.g. --server-arg=--runner.postScriptGC=false')
     args = parser.parse_args()
     if not 1 <= args.sessions <= MAX_SESSIONS:
         parser.error(f"--sessions must be 1 to {MAX_SESSIONS}")
     with tempfile.TemporaryDirectory() as home, serve_app(Path(home), extra_args=tuple(args.server_arg)) as url:
+        modes = ("separate", "shared") if args.browsers == "both" else (args.browsers,)
         figures = measure(url, Path(home) / "netwright.db", args.sessions, args.trainers, args.renames, args.timeout,
-                          args.stagger)
+                          args.stagger, modes=modes)
     print(report(figures))
-    bad = figures["load"]["crossings"] or figures["load"]["exceptions"] or figures["load"]["errors"]
+    bad = any(f["crossings"] or f["exceptions"] or f["errors"] for f in figures["phases"].values())
     return 1 if bad else 0
 
 
