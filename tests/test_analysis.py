@@ -454,10 +454,10 @@ def test_repeat_that_shrinks_too_far_fails_in_a_later_copy():
 def test_big_repeat_is_fast():
     import time
 
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time: a busy machine does not make it fail
     a = analyze(design([64], [{"type": "Repeat", "times": 1000, "body": [lin(64), {"type": "ReLU"}]}]))
     assert a.valid and a.params == 1000 * (64 * 64 + 64)
-    assert time.perf_counter() - t < 2
+    assert time.process_time() - t < 2
 
 
 def test_error_action_applies_through_apply_action():

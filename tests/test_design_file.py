@@ -167,9 +167,9 @@ def test_nested_list_as_a_parameter_is_an_issue():
 
 def deep_or_issue(text: str) -> None:
     """Too deep: refused at load, or loaded with a "nests too deep" issue; either way, quickly and cleanly."""
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a busy machine does not make it fail
     result = outcome(text)
-    assert time.perf_counter() - start < 2
+    assert time.process_time() - start < 2
     if isinstance(result, DesignFileError):
         assert "deep" in str(result)
     else:
@@ -219,9 +219,9 @@ def test_deepest_loadable_file_still_edits():
 
 def test_hundred_thousand_layers_is_quick():
     text = doc_text(json.dumps([{"type": "ReLU"}] * 100_000))
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a busy machine does not make it fail
     errors = issues_of(text)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert elapsed < 2, elapsed
     assert errors[0].path == "layers" and "nodes" in errors[0].message and "Repeat" in errors[0].fix
 

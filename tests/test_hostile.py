@@ -408,9 +408,9 @@ def test_each_bound_has_a_clear_message(what, layers, shape, path, words):
     doc = new_design("bounds", shape=shape, layers=layers)
     if what == "classes":
         doc["task"] = {"kind": "classification", "num_classes": MAX_SIZE + 1}
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a busy machine does not make it fail
     issues = _issues(doc)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     match = [i for i in issues if i.path == path]
     assert match, [str(i) for i in issues]
     assert words in match[0].message, match[0].message
@@ -422,9 +422,9 @@ def test_designs_at_the_bounds_are_fine():
     at_placed = new_design("p", [8], layers=[_repeat(100, [_repeat(198, [{"type": "ReLU"}])])])  # 1 + 100 × 199 placed
     growing = new_design("g", [1, 8], layers=[_repeat(40, [{"type": "ConvTranspose1d", "out_channels": 1, "kernel_size": 2}])])
     for doc in (at_nodes, at_placed, growing):
-        start = time.perf_counter()
+        start = time.process_time()
         analysis = analyze(doc)
-        assert time.perf_counter() - start < 2.0
+        assert time.process_time() - start < 2.0
         assert analysis.valid, [str(e) for e in analysis.errors[:3]]
         assert not validate(doc)
     assert analyze(growing).output_shape == (1, 48)
@@ -434,10 +434,10 @@ def test_build_refuses_weights_that_cannot_fit():
     design = load_design(corpus("trillion_parameters.json"))
     analysis = analyze(design)
     assert analysis.valid and analysis.params == 1_099_512_676_352  # analysing it on `meta` is free
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ModelTooLarge) as info:
         build_model(design, analysis)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     message = str(info.value)
     assert message.startswith("layers: the network's 1,099,512,676,352 parameters need 4.0 TiB") and "free" in message
     with torch.device("meta"):  # the app's memory estimate builds on meta: allowed
@@ -716,10 +716,10 @@ def test_npz_whose_header_claims_a_huge_array_is_refused_before_allocating(shape
 
     upload = _zip_of({"X.npy": _npy_header_only(shape), "y.npy": _npy_header_only((4,), "<i8", b"\0" * 32)})
     assert len(upload) < 1000
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a busy machine does not make it fail
     with pytest.raises(DataError, match=words):
         dataset_from_npz(upload, name="claims.npz")
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
 
 
 def test_npz_with_a_pickle_inside_is_refused_unread():
