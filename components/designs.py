@@ -13,6 +13,7 @@ import streamlit as st
 
 from components import state as S
 from components.code_view import file_stem
+from components.layout import lazy_expander
 from components.text import md_text
 from designer.edits import EditError, rename
 from designer.templates import list_templates, load_template
@@ -228,38 +229,58 @@ def render_sidebar() -> None:
     name_key = f"design_name:{state[S.REVISION]}"
     st.sidebar.text_input("Design name", value=design.get("name", ""), key=name_key, on_change=_rename, args=(name_key,))
 
-    with st.sidebar.expander("Start from a template", expanded=False):
-        st.button("Blank design", on_click=_blank, key="tpl_blank", width="stretch")
-        for tpl in list_templates():
-            st.button(tpl["name"], help=tpl["description"], on_click=_open_template, args=(tpl["id"],),
-                      key=f"tpl_{tpl['id']}", width="stretch")
-            st.caption(tpl["description"])
+    templates, templates_open = lazy_expander("Start from a template", "nw_open_templates", where=st.sidebar)
+    with templates:
+        if templates_open:
+            _render_templates()
 
     pending = state.get(_OVERWRITE)
     if pending and pending[1] != state.get(S.REVISION, 0):  # the design changed since: ask again on the next Save
         state[_OVERWRITE] = pending = None
-    with st.sidebar.expander("Saved designs", expanded=bool(pending)):
-        # Keyed by the revision, so the box follows the open design (a template, an undo) instead of keeping
-        # the name of the design saved before.
-        save_key = f"save_as_name:{state[S.REVISION]}"
-        st.text_input("Save as", value=design.get("name", ""), key=save_key)
-        st.button("Save", on_click=_save_named, args=(save_key,), key="save_named", width="stretch")
-        if pending:
-            st.warning(md_text(f"A design named “{pending[0]}” is already saved. Replace it with the open design?"))
-            r1, r2 = st.columns(2)
-            r1.button("Replace", on_click=_replace_saved, key="save_replace", type="primary", width="stretch")
-            r2.button("Cancel", on_click=_keep_saved, key="save_keep", width="stretch")
-        for row in design_store().list():
-            a, b = st.columns([4, 1])
-            a.button(md_text(f"{row['name']} · {row['n_layers']} layers"), key=f"open_{row['id']}",
-                     on_click=_open_saved, args=(row["id"],), width="stretch")
-            b.button("", icon=":material/delete:", key=f"del_{row['id']}", on_click=_delete_saved, args=(row["id"],), help="Delete")
+    if pending:
+        state["nw_open_saved"] = True  # the question is asked inside
+    saved, saved_open = lazy_expander("Saved designs", "nw_open_saved", where=st.sidebar)
+    with saved:
+        if saved_open:
+            _render_saved(state, design, pending)
 
-    with st.sidebar.expander("Import / export", expanded=False):
-        st.file_uploader("Import a design file (.json)", type=["json"], key="import_file",
-                         on_change=_import, args=("import_file",))
-        st.file_uploader("Import ONNX (.onnx)", type=["onnx"], key="import_onnx", on_change=_import_onnx,
-                         args=("import_onnx",), help="A model file from PyTorch, Keras or others, read as data "
-                         "(never run): its layers become an editable design and its weights the initial weights.")
-        st.download_button("⬇ Export design.json", S.export_design(state), file_name=f"{file_stem(design)}.json",
-                           mime="application/json", key="export_design", width="stretch")
+    port, port_open = lazy_expander("Import / export", "nw_open_import", where=st.sidebar)
+    with port:
+        if port_open:
+            _render_import_export(state, design)
+
+
+def _render_templates() -> None:
+    st.button("Blank design", on_click=_blank, key="tpl_blank", width="stretch")
+    for tpl in list_templates():
+        st.button(tpl["name"], help=tpl["description"], on_click=_open_template, args=(tpl["id"],),
+                  key=f"tpl_{tpl['id']}", width="stretch")
+        st.caption(tpl["description"])
+
+
+def _render_saved(state, design: dict, pending) -> None:
+    # Keyed by the revision, so the box follows the open design (a template, an undo) instead of keeping
+    # the name of the design saved before.
+    save_key = f"save_as_name:{state[S.REVISION]}"
+    st.text_input("Save as", value=design.get("name", ""), key=save_key)
+    st.button("Save", on_click=_save_named, args=(save_key,), key="save_named", width="stretch")
+    if pending:
+        st.warning(md_text(f"A design named “{pending[0]}” is already saved. Replace it with the open design?"))
+        r1, r2 = st.columns(2)
+        r1.button("Replace", on_click=_replace_saved, key="save_replace", type="primary", width="stretch")
+        r2.button("Cancel", on_click=_keep_saved, key="save_keep", width="stretch")
+    for row in design_store().list():
+        a, b = st.columns([4, 1])
+        a.button(md_text(f"{row['name']} · {row['n_layers']} layers"), key=f"open_{row['id']}",
+                 on_click=_open_saved, args=(row["id"],), width="stretch")
+        b.button("", icon=":material/delete:", key=f"del_{row['id']}", on_click=_delete_saved, args=(row["id"],), help="Delete")
+
+
+def _render_import_export(state, design: dict) -> None:
+    st.file_uploader("Import a design file (.json)", type=["json"], key="import_file",
+                     on_change=_import, args=("import_file",))
+    st.file_uploader("Import ONNX (.onnx)", type=["onnx"], key="import_onnx", on_change=_import_onnx,
+                     args=("import_onnx",), help="A model file from PyTorch, Keras or others, read as data "
+                     "(never run): its layers become an editable design and its weights the initial weights.")
+    st.download_button("⬇ Export design.json", S.export_design(state), file_name=f"{file_stem(design)}.json",
+                       mime="application/json", key="export_design", width="stretch")

@@ -64,7 +64,9 @@ def test_every_page_runs(template):
 
 def test_template_edit_add_move_remove_undo_redo():
     at = _app(S.blank_design())
-    _button(at, "tpl_lenet5").click().run()
+    assert not any(b.key == "tpl_lenet5" for b in at.button)  # a lazy expander: drawn once opened
+    at.session_state["nw_open_templates"] = True
+    _button(at.run(), "tpl_lenet5").click().run()
     assert _design(at)["name"] == load_template("lenet5")["name"]
     original = json.loads(json.dumps(_design(at)))
 
@@ -76,8 +78,11 @@ def test_template_edit_add_move_remove_undo_redo():
     field.set_value(12).run()
     assert _design(at)["layers"][0]["out_channels"] == 12
 
-    # add a layer after the selection, move it down, remove it
+    # add a layer after the selection, move it down, remove it (with "Edit with buttons" opened)
     n = len(_design(at)["layers"])
+    assert not any(b.key == "add_layer" for b in at.button)
+    at.session_state["nw_open_buttons"] = True
+    at.run()
     at.selectbox(key="add_type").set_value("Dropout")
     _button(at, "add_layer").click().run()
     assert len(_design(at)["layers"]) == n + 1

@@ -70,10 +70,16 @@ def read_only(tmp_path):
 
 
 def _app() -> AppTest:
+    """The app with the sidebar's templates and saved designs open (lazy expanders: their contents are
+    drawn only while open, so a user opens them first)."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.get("bidi_component"), "the main area is there: the editor"
+    assert not any(b.key == "save_named" for b in at.button)  # closed: not drawn
+    at.session_state["nw_open_templates"] = at.session_state["nw_open_saved"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     return at
 
 

@@ -8,7 +8,7 @@ from components import stats_panel
 from components.designs import autosave
 from components.editor_panel import render_editor, render_errors, render_layer_buttons
 from components.inspector import render_input_settings, render_inspector
-from components.layout import render_flash
+from components.layout import lazy_expander, render_flash
 
 
 def workspace() -> None:
@@ -24,10 +24,14 @@ def workspace() -> None:
         render_errors()
         with st.container(border=True):
             render_inspector()
-        with st.expander("Input and task", expanded=False):
-            render_input_settings()
-        with st.expander("Edit with buttons", expanded=False):
-            render_layer_buttons()
+        box, is_open = lazy_expander("Input and task", "nw_open_input")
+        with box:
+            if is_open:
+                render_input_settings()
+        box, is_open = lazy_expander("Edit with buttons", "nw_open_buttons")
+        with box:
+            if is_open:
+                render_layer_buttons()
         with st.expander("Training statistics", expanded=bool(st.session_state.get(stats_panel.RUN))):
             stats_panel.render_stats_controls()
     autosave(st.session_state)
