@@ -229,25 +229,15 @@ def render_sidebar() -> None:
     name_key = f"design_name:{state[S.REVISION]}"
     st.sidebar.text_input("Design name", value=design.get("name", ""), key=name_key, on_change=_rename, args=(name_key,))
 
-    templates, templates_open = lazy_expander("Start from a template", "nw_open_templates", where=st.sidebar)
-    with templates:
-        if templates_open:
-            _render_templates()
+    lazy_expander("Start from a template", "nw_open_templates", _render_templates, where=st.sidebar)
 
     pending = state.get(_OVERWRITE)
     if pending and pending[1] != state.get(S.REVISION, 0):  # the design changed since: ask again on the next Save
         state[_OVERWRITE] = pending = None
     if pending:
         state["nw_open_saved"] = True  # the question is asked inside
-    saved, saved_open = lazy_expander("Saved designs", "nw_open_saved", where=st.sidebar)
-    with saved:
-        if saved_open:
-            _render_saved(state, design, pending)
-
-    port, port_open = lazy_expander("Import / export", "nw_open_import", where=st.sidebar)
-    with port:
-        if port_open:
-            _render_import_export(state, design)
+    lazy_expander("Saved designs", "nw_open_saved", _render_saved, state, design, pending, where=st.sidebar)
+    lazy_expander("Import / export", "nw_open_import", _render_import_export, state, design, where=st.sidebar)
 
 
 def _render_templates() -> None:

@@ -49,12 +49,13 @@ def render_flash() -> None:
         st.session_state[S.FLASH] = None
 
 
-def lazy_expander(label: str, key: str, *, where=None, expanded: bool = False):
-    """An expander whose contents run, and are sent to the browser, only while it is open.
+def lazy_expander(label: str, key: str, draw, *args, where=None) -> None:
+    """An expander whose contents, `draw(*args)`, run and are sent to the browser only while it is open.
 
     Streamlit's lazy expander (`on_change="rerun"`): opening it reruns the page once, and a closed
-    one costs the server nothing and the browser one header. Returns the container and whether it
-    is open; draw into the container only when it is. Its open state is `st.session_state[key]`
-    (set it to True before this call to open it from code)."""
-    box = (where or st).expander(label, expanded=expanded, key=key, on_change="rerun")
-    return box, bool(box.open)
+    one costs the server nothing and the browser one header. Its open state is
+    `st.session_state[key]` (set it to True before this call to open it from code)."""
+    box = (where or st).expander(label, key=key, on_change="rerun")
+    if box.open:
+        with box:
+            draw(*args)

@@ -24,14 +24,8 @@ def workspace() -> None:
         render_errors()
         with st.container(border=True):
             render_inspector()
-        box, is_open = lazy_expander("Input and task", "nw_open_input")
-        with box:
-            if is_open:
-                render_input_settings()
-        box, is_open = lazy_expander("Edit with buttons", "nw_open_buttons")
-        with box:
-            if is_open:
-                render_layer_buttons()
+        lazy_expander("Input and task", "nw_open_input", render_input_settings)
+        lazy_expander("Edit with buttons", "nw_open_buttons", render_layer_buttons)
         with st.expander("Training statistics", expanded=bool(st.session_state.get(stats_panel.RUN))):
             stats_panel.render_stats_controls()
     autosave(st.session_state)
