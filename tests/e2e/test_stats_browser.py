@@ -25,25 +25,32 @@ def _fill(scope, name: str, value: str) -> None:
     expect(box).to_have_value(value)
 
 
-def _choose(page, scope, box: str, text: str) -> None:
-    """Pick the option of a select box that contains `text`, from the keyboard."""
+def _choose(nw, scope, box: str, text: str) -> None:
+    """Pick the option of a select box that contains `text`, as a user does: open the list, click it.
+
+    A rerun that lands meanwhile redraws the box and closes its list, so each try waits for the page
+    to be idle first and opens the list only while it is closed (a click on an open one closes it)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     combo = scope.get_by_role("combobox", name=box)
-    expect(combo).to_be_visible()
-    for _ in range(3):  # the list opens on the keyboard's down arrow (a click may land while it animates)
-        combo.press("ArrowDown")
+    option = nw.page.get_by_role("option", name=re.compile(re.escape(text))).first
+    chosen = re.compile(re.escape(text))
+    for attempt in range(4):
+        nw.wait_idle()
+        expect(combo).to_be_visible()
+        if not option.is_visible():
+            if attempt % 2:
+                combo.click()
+            else:
+                combo.press("ArrowDown")
         try:
-            expect(page.get_by_role("listbox")).to_be_visible(timeout=2000)
-            break
-        except AssertionError:
-            combo.click()
-    expect(page.get_by_role("option", name=re.compile(re.escape(text))).first).to_be_attached()
-    for _ in range(30):
-        focused = page.locator('[role="option"][data-focused="true"]')
-        if focused.count() and text in focused.first.inner_text():
-            page.keyboard.press("Enter")
-            break
-        page.keyboard.press("ArrowDown")
-    expect(combo).to_have_value(re.compile(re.escape(text)))
+            expect(option).to_be_visible(timeout=5000)
+            option.click(timeout=5000)
+            expect(combo).to_have_value(chosen, timeout=5000)
+            return
+        except (AssertionError, PlaywrightTimeout):
+            continue
+    expect(combo).to_have_value(chosen)
 
 
 def test_a_run_colours_the_design_and_a_dead_layer_is_flagged(netwright, netwright_server, artifacts_dir):
@@ -64,7 +71,7 @@ def test_a_run_colours_the_design_and_a_dead_layer_is_flagged(netwright, netwrig
     nw.tab("Design")
     side = nw.inspector()
     side.get_by_text("Training statistics", exact=True).click()
-    _choose(page, side, "Colour by run", "Small CNN")
+    _choose(nw, side, "Colour by run", "Small CNN")
     nw.wait_idle()
 
     # Every layer card carries the statistic (gradient norm by default), the drawing's boxes too,
@@ -83,7 +90,7 @@ def test_a_run_colours_the_design_and_a_dead_layer_is_flagged(netwright, netwrig
     assert re.fullmatch(r"#[0-9a-f]{6}", tint) and box.get_attribute("fill") == tint
 
     # Another statistic and step: the dead fraction of the ReLUs at step 10.
-    _choose(page, side, "Statistic", "dead fraction")
+    _choose(nw, side, "Statistic", "dead fraction")
     nw.wait_idle()
     expect(editor.get_by_test_id("nw-legend")).to_contain_text("dead fraction")
     relu = next(p for p in (f"layers[{i}]" for i in range(12))
@@ -110,7 +117,7 @@ def test_a_run_colours_the_design_and_a_dead_layer_is_flagged(netwright, netwrig
     side = nw.inspector()
     if not side.get_by_role("combobox", name="Colour by run").is_visible():
         side.get_by_text("Training statistics", exact=True).first.click()
-    _choose(page, side, "Colour by run", "Dead ReLU")
+    _choose(nw, side, "Colour by run", "Dead ReLU")
     nw.wait_idle()
     card = nw.card(relu)
     expect(card).to_contain_text("dead activation: 97%")
