@@ -18,6 +18,39 @@ def smooth(values: list[float], weight: float = 0.9) -> list[float]:
     return out
 
 
+MAX_LINE_POINTS = 600  # a chart is some 700 px wide: more points than that only cost the browser time
+MARKERS_UP_TO = 60  # per-epoch lines show a marker at each epoch up to this many epochs
+
+
+def thin(xs: list, ys: list, most: int = MAX_LINE_POINTS) -> tuple[list, list]:
+    """At most about `most` points of a line, with its shape kept: the first and the last point, and in each of
+    most/2 runs of neighbouring points its lowest and its highest (a noisy loss keeps its band). Missing values
+    (None) are skipped. A line of `most` points or fewer comes back as it is."""
+    n = len(xs)
+    if n <= most:
+        return list(xs), list(ys)
+    buckets = max(1, most // 2)
+    keep = {0, n - 1}
+    for b in range(buckets):
+        lo, hi = b * n // buckets, (b + 1) * n // buckets
+        present = [i for i in range(lo, hi) if ys[i] is not None]
+        if present:
+            keep.add(min(present, key=ys.__getitem__))
+            keep.add(max(present, key=ys.__getitem__))
+    order = sorted(keep)
+    return [xs[i] for i in order], [ys[i] for i in order]
+
+
+def _xy(xs: list, ys: list) -> dict[str, list]:
+    """A trace's x and y, thinned to what a chart can show."""
+    x, y = thin(xs, ys)
+    return {"x": x, "y": y}
+
+
+def _epoch_mode(n: int) -> str:
+    return "lines+markers" if n <= MARKERS_UP_TO else "lines"
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=300, margin=dict(l=40, r=10, t=40, b=40),
                       legend=dict(orientation="h", y=-0.25))
@@ -28,15 +61,22 @@ def loss_figure(steps: list[tuple[int, float, float]] | list[dict]) -> go.Figure
     """Training loss per step: raw (faint) and smoothed."""
     xs, ys = _step_columns(steps, "loss")
     fig = go.Figure()
-    fig.add_scatter(x=xs, y=ys, mode="lines", name="loss", line=dict(width=1, color="rgba(37,99,235,0.35)"))
-    fig.add_scatter(x=xs, y=smooth(ys), mode="lines", name="smoothed", line=dict(width=2, color="#2563eb"))
+    fig.add_scatter(**_xy(xs, ys), mode="lines", name="loss", line=dict(width=1, color="rgba(37,99,235,0.35)"))
+    fig.add_scatter(**_xy(xs, smooth(ys)), mode="lines", name="smoothed", line=dict(width=2, color="#2563eb"))
     return _layout(fig, "Training loss", "step", "loss")
 
 
 def lr_figure(steps: list[tuple[int, float, float]] | list[dict]) -> go.Figure:
     xs, ys = _step_columns(steps, "lr")
     fig = go.Figure()
-    fig.add_scatter(x=xs, y=ys, mode="lines", name="learning rate", line=dict(color="#d97706"))
+    fig.add_scatter(**_xy(xs, ys), mode="lines", name="learning rate", line=dict(color="#d97706"),
+                    hovertemplate="step %{x}: %{y:.3~e}<extra>learning rate</extra>")
+    # Learning rates read as 1e-3: plotly's own ticks would say "1m". A constant one (no schedule) would sit at
+    # "0" of plotly's default -1..1 range: the axis starts at 0 and ends at twice the rate instead.
+    fig.update_yaxes(tickformat="~e")
+    values = [y for y in ys if y is not None]
+    if values and min(values) == max(values) and values[0] > 0:
+        fig.update_yaxes(range=[0, 2 * values[0]])
     return _layout(fig, "Learning rate", "step", "lr")
 
 
@@ -64,15 +104,20 @@ ACCURACY_AXIS = dict(range=[0, 1.02], tickmode="linear", tick0=0, dtick=0.2, tic
 def epoch_figure(epochs: list[dict[str, Any]]) -> go.Figure:
     """Validation (and training) loss per epoch, with accuracy (0-100 %) or MAE on a second axis."""
     xs = [e["epoch"] for e in epochs]
+    mode = _epoch_mode(len(xs))
+
+    def line(key: str) -> dict[str, list]:
+        return _xy(xs, [e.get(key) for e in epochs])
+
     fig = go.Figure()
-    fig.add_scatter(x=xs, y=[e.get("train_loss") for e in epochs], mode="lines+markers", name="train loss")
-    fig.add_scatter(x=xs, y=[e.get("val_loss") for e in epochs], mode="lines+markers", name="val loss")
+    fig.add_scatter(**line("train_loss"), mode=mode, name="train loss")
+    fig.add_scatter(**line("val_loss"), mode=mode, name="val loss")
     if any(e.get("val_accuracy") is not None for e in epochs):
-        fig.add_scatter(x=xs, y=[e.get("val_accuracy") for e in epochs], mode="lines+markers", name="val accuracy",
+        fig.add_scatter(**line("val_accuracy"), mode=mode, name="val accuracy",
                         yaxis="y2", hovertemplate="epoch %{x}: %{y:.1%}<extra>val accuracy</extra>")
         fig.update_layout(yaxis2=dict(overlaying="y", side="right", showgrid=False, **ACCURACY_AXIS))
     elif any(e.get("val_mae") is not None for e in epochs):
-        fig.add_scatter(x=xs, y=[e.get("val_mae") for e in epochs], mode="lines+markers", name="val MAE", yaxis="y2")
+        fig.add_scatter(**line("val_mae"), mode=mode, name="val MAE", yaxis="y2")
         fig.update_layout(yaxis2=dict(overlaying="y", side="right", showgrid=False, title="MAE", rangemode="tozero"))
     _epoch_axis(fig, xs)
     return _layout(fig, "Per epoch", "epoch", "loss")
@@ -90,7 +135,7 @@ def overlay_figure(runs: list[tuple[str, list[dict]]], metric: str = "loss") -> 
     fig = go.Figure()
     for name, steps in runs:
         xs, ys = _step_columns(steps, metric)
-        fig.add_scatter(x=xs, y=smooth(ys) if ys else ys, mode="lines", name=plot_text(name))  # user text: no HTML
+        fig.add_scatter(**_xy(xs, smooth(ys)), mode="lines", name=plot_text(name))  # user text: no HTML
     fig.update_layout(showlegend=True)  # even one run, or one with no steps yet, is named
     return _layout(fig, f"Training {metric} (smoothed)", "step", metric)
 
@@ -106,7 +151,7 @@ def overlay_epochs_figure(runs: list[tuple[str, list[dict]]], metric: str = "val
     for name, epochs in runs:
         xs = [e["epoch"] for e in epochs]
         xs_all += xs
-        fig.add_scatter(x=xs, y=[e.get(metric) for e in epochs], mode="lines+markers", name=plot_text(name))
+        fig.add_scatter(**_xy(xs, [e.get(metric) for e in epochs]), mode=_epoch_mode(len(xs)), name=plot_text(name))
     fig.update_layout(showlegend=True)
     if metric == "val_accuracy":
         fig.update_yaxes(**ACCURACY_AXIS)

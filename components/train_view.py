@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from typing import Any
 
 import streamlit as st
 
 from components import charts, data_view, probe_view, run_results
 from components import state as S
+from components.layout import lazy_expander
 from components.text import md_text
 
 _SOURCE = "train_source"
+CHART_REFRESH_S = 2.0  # the live curves are redrawn at most this often (the progress line every second)
 _UPLOAD = "train_upload_dataset"
 
 
@@ -303,13 +306,13 @@ def live_panel() -> None:
     if snap.get("message"):
         (st.error if status in ("failed", "diverged") else st.caption)(md_text(snap["message"]))
     run_results.render_headline(snap, job.dataset)
-    if snap["steps"]:
-        st.plotly_chart(charts.loss_figure(snap["steps"]), key="live_loss", width="stretch")
-    if snap["epochs"]:
-        st.plotly_chart(charts.epoch_figure(snap["epochs"]), key="live_epochs", width="stretch")
-    if snap["steps"]:
-        with st.expander("Learning rate"):
-            st.plotly_chart(charts.lr_figure(snap["steps"]), key="live_lr", width="stretch")
+    steps, epochs = charted_points(st.session_state, job_id, snap, time.monotonic())
+    if steps:
+        st.plotly_chart(charts.loss_figure(steps), key="live_loss", width="stretch")
+    if epochs:
+        st.plotly_chart(charts.epoch_figure(epochs), key="live_epochs", width="stretch")
+    if steps:  # drawn only while open: a chart redrawn while the run goes costs the browser
+        lazy_expander("Learning rate", "nw_open_live_lr", _lr_chart, steps)
     result = snap.get("result") or {}
     if result.get("confusion"):
         classes = getattr(job.dataset, "classes", None)
@@ -317,6 +320,24 @@ def live_panel() -> None:
         run_results.render_wrong_predictions(job, result)
     if status not in ("queued", "running") and snap.get("run_id") is not None:
         st.caption(f"Saved as run #{snap['run_id']} in the Runs tab.")
+
+
+def charted_points(memory: dict, job_id: str, snap: dict, now: float,
+                   every_s: float = CHART_REFRESH_S) -> tuple[list, list]:
+    """The steps and epochs the live charts show: the snapshot's, taken at most every `every_s` seconds while
+    the run is queued or running (in between, the same points again: an unchanged chart is not redrawn by
+    the browser, and redrawing two charts every second cost a live tab about a quarter of a core); the
+    first points and the end are taken at once. `memory` keeps the last taken (the session state). Plain: no Streamlit calls."""
+    last = memory.get("_live_points")
+    if (last is not None and last[0] == job_id and snap["status"] in ("queued", "running")
+            and now - last[1] < every_s and (last[2] or not snap["steps"])):
+        return last[2], last[3]
+    memory["_live_points"] = (job_id, now, snap["steps"], snap["epochs"])
+    return snap["steps"], snap["epochs"]
+
+
+def _lr_chart(steps: list) -> None:
+    st.plotly_chart(charts.lr_figure(steps), key="live_lr", width="stretch")
 
 
 def status_line(snap: dict, progress: str) -> str:

@@ -81,6 +81,12 @@ def test_a_finished_run_tells_its_accuracy_against_chance_and_shows_wrong_predic
     assert f"against {100 * chance:.1f}% by chance" in headline
     assert f"{100 * snap['result']['val_accuracy']:.1f}%" in headline
     assert any(m.value.startswith("**Wrong predictions**") for m in at.markdown)
+    # The learning-rate curve is drawn only once its panel is opened (a closed one costs the browser nothing).
+    charts_before = len(at.get("plotly_chart"))
+    assert charts_before >= 2 and not _expander(at, "Learning rate").children
+    at.session_state["nw_open_live_lr"] = True
+    at.run()
+    assert len(at.get("plotly_chart")) == charts_before + 1 and _expander(at, "Learning rate").children
 
 
 def test_runs_page_has_the_setting_columns_with_formatted_numbers():
@@ -114,6 +120,52 @@ def test_epoch_ticks_are_whole_numbers_and_accuracy_is_a_percentage():
     over = charts.overlay_epochs_figure(runs, "val_accuracy")
     assert [t.name for t in over.data] == ["lr=0.01, adam", "lr=1e-3, sgd"]
     assert over.layout.yaxis.tickformat == ".0%" and over.layout.xaxis.dtick == 1
+
+
+def test_long_runs_are_charted_with_their_shape_in_a_bounded_number_of_points():
+    # 20,000 noisy steps with one spike: the chart gets at most about MAX_LINE_POINTS points, keeps the first and
+    # last step, the spike and the noise band (each stretch's lowest and highest), in step order.
+    steps = [(i, 1.0 + (0.5 if i % 2 else 0.0) + (9.0 if i == 12_345 else 0.0), 1e-3) for i in range(20_000)]
+    fig = charts.loss_figure(steps)
+    raw, smoothed = fig.data
+    most = charts.MAX_LINE_POINTS
+    assert 2 < len(raw.x) <= most + 2 and len(smoothed.x) <= most + 2
+    assert raw.x[0] == 0 and raw.x[-1] == 19_999 and list(raw.x) == sorted(raw.x)
+    assert max(raw.y) == 10.5 and 12_345 in raw.x  # the spike is not averaged away
+    assert min(raw.y) == 1.0 and sum(y == 1.5 for y in raw.y) > most // 4  # the band, top and bottom
+    short = [(i, 1.0 / (i + 1), 1e-3) for i in range(50)]
+    assert list(charts.loss_figure(short).data[0].y) == [s[1] for s in short]  # a short line is kept whole
+    assert charts.thin([1, 2, 3, 4, 5, 6], [None, 1, None, 3, None, 5], 4) == ([1, 2, 4, 6], [None, 1, 3, 5])
+    # Per-epoch lines drop their markers past MARKERS_UP_TO epochs, and are thinned the same way.
+    epochs = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1 / e, "val_accuracy": e / 5000} for e in range(1, 5001)]
+    fig = charts.epoch_figure(epochs)
+    assert all(t.mode == "lines" and len(t.x) <= most + 2 and t.x[-1] == 5000 for t in fig.data)
+    assert charts.epoch_figure(epochs[:10]).data[0].mode == "lines+markers"
+    over = charts.overlay_figure([("a", [{"step": i, "loss": 1.0} for i in range(9000)])])
+    assert len(over.data[0].x) <= most + 2
+
+
+def test_a_constant_learning_rate_is_drawn_at_its_value():
+    fig = charts.lr_figure([(i, 1.0, 1e-3) for i in range(10)])
+    assert tuple(fig.layout.yaxis.range) == (0, 2e-3) and fig.layout.yaxis.tickformat == "~e"
+    scheduled = charts.lr_figure([(i, 1.0, 1e-3 * (10 - i) / 10) for i in range(10)])
+    assert scheduled.layout.yaxis.range is None  # a schedule's own range
+
+
+def test_live_charts_are_redrawn_at_most_every_two_seconds_while_running_and_at_the_end():
+    memory: dict = {}
+    starting = {"status": "running", "steps": [], "epochs": []}
+    assert train_view.charted_points(memory, "job1", starting, now=99.5) == ([], [])
+    snap = {"status": "running", "steps": [(1, 1.0, 0.1)], "epochs": []}
+    assert train_view.charted_points(memory, "job1", snap, now=100.0) == ([(1, 1.0, 0.1)], [])  # the first, at once
+    later = {**snap, "steps": [(1, 1.0, 0.1), (2, 0.9, 0.1)]}
+    assert train_view.charted_points(memory, "job1", later, now=101.0)[0] == [(1, 1.0, 0.1)]  # the same points
+    assert train_view.charted_points(memory, "job1", later, now=102.0)[0] == later["steps"]  # 2 s on: new ones
+    newest = {**later, "steps": later["steps"] + [(3, 0.8, 0.1)]}
+    ended = {**newest, "status": "completed"}
+    assert train_view.charted_points(memory, "job1", ended, now=102.5)[0] == newest["steps"]  # the end, at once
+    other = {"status": "running", "steps": [(1, 5.0, 0.1)], "epochs": []}
+    assert train_view.charted_points(memory, "job2", other, now=102.6)[0] == other["steps"]  # another run, at once
 
 
 def test_class_labels_wrap_between_words_only():
