@@ -7,15 +7,22 @@ epoch on the built-in dataset (runs queue: one at a time on the CPU). Measured p
 editor shows it), training time. Checked: no session ever shows another session's design name, the
 autosave row of each session holds its own design, no exception box anywhere.
 
-The same server, warmed by one visit that is not counted, serves one session alone, then N at once, once
-per browser mode: a fresh browser profile per session (cold caches: every page fetches and compiles the
-app's scripts), and tabs of one profile that has opened the app before (a returning user). The printed
-ratios are the p95 with N sessions over the p95 with one, in the same mode and run. While the N sessions
-run, the CPU time of every process is sampled: the browsers, the server, its training workers and the
-harness, each as a share of the machine. The browsers run on the server's cores here, as users' browsers
-never do; the shares say how much of the figures is theirs.
+The same server, warmed by one visit that is not counted, serves one session alone, then N at once, in
+three phases:
+- separate: the N sessions arrive together (half a second apart), each with a fresh browser profile (cold
+  caches: every page fetches and compiles the app's scripts);
+- shared: the same, in tabs of one profile that has opened the app before (a returning user);
+- steady: N - 1 sessions are open, two of them training (runs that last until stopped), the others
+  renaming their design every few seconds (--think); while this goes on, first visits (fresh profiles)
+  arrive one at a time and rename once. Page ready is the arrivals'; renames are everyone's. Its one
+  session alone is the same arrivals on an idle server.
+The printed ratios are the p95 with N sessions over the p95 with one, in the same phase and run. While the
+N sessions run, the CPU time of every process is sampled: the browsers, the server, its training workers
+and the harness, each as a share of the machine. The browsers run on the server's cores here, as users'
+browsers never do; the shares say how much of the figures is theirs.
 
     .venv/bin/python bench/bench_load.py --sessions 10 --trainers 2
+    .venv/bin/python bench/bench_load.py --phases steady --think 1
     .venv/bin/python bench/bench_load.py --sessions 10 --server-arg=--runner.postScriptGC=false
 
 `--server-arg` passes options to `streamlit run`, to compare a server setting within one command. Failed
@@ -94,107 +101,185 @@ def token(run: str, i: int) -> str:
     return f"load{run}s{i:02d}x"
 
 
+class _Steps:
+    """What a user does on one page of the app, step by step (each step waits until the page shows its effect)."""
+
+    def __init__(self, page, res: SessionResult, others: list[str], timeout_s: float) -> None:
+        self.page, self.res, self.others = page, res, others
+        self.wait_ms = timeout_s * 1000
+        page.set_default_timeout(self.wait_ms)
+        self.name = page.locator(".nw-model-name").first
+        self.sidebar = page.get_by_test_id("stSidebar")
+        self.current: str | None = None  # the design's name as the editor shows it
+        self.typed_into: str | None = None  # the class of the name field typed into last
+
+    async def open(self, url: str) -> float:
+        """Open the app under this session's URL id; seconds until the editor is drawn."""
+        self.res.step = "page ready"
+        start = time.perf_counter()
+        await self.page.goto(f"{url}/?d={self.res.session_id}")
+        await self.page.locator('[data-testid="nw-card"]').first.wait_for(state="visible")
+        return time.perf_counter() - start
+
+    async def check_isolation(self, where: str) -> None:
+        text = await self.page.locator("body").inner_text()
+        self.res.crossings += [f"{where}: saw {o}" for o in self.others if o in text]
+        field_value = await self.sidebar.get_by_label("Design name").last.input_value()
+        self.res.crossings += [f"{where}: name field holds {o}" for o in self.others if o in field_value]
+
+    async def template(self, template: str) -> float:
+        from playwright.async_api import expect
+
+        self.res.step = "template"
+        await self.sidebar.get_by_text("Start from a template").click()
+        button = self.sidebar.get_by_role("button", name=template, exact=True)
+        start = time.perf_counter()
+        await button.click()
+        await expect(self.name).to_have_text(template, timeout=self.wait_ms)
+        self.current = template
+        elapsed = time.perf_counter() - start
+        await self.check_isolation("after the template")
+        return elapsed
+
+    async def start_training(self, epochs: int) -> float:
+        """On the Train page: the signals dataset, `epochs` epochs, Start; returns when Start was clicked."""
+        from playwright.async_api import expect
+
+        self.res.step = "training"
+        page, wait_ms = self.page, self.wait_ms
+        await page.get_by_test_id("stTopNavLink").filter(has_text="Train").first.click()
+        panel = page.get_by_test_id("stMain")
+        # The dataset box keeps the choice made for the design the session opened with: pick signals.
+        dataset = panel.get_by_role("combobox", name="Dataset")
+        await dataset.click()
+        await page.get_by_role("option", name=re.compile(r"^signals")).click()
+        await expect(dataset).to_have_value(re.compile(r"^signals"), timeout=wait_ms)
+        box = panel.get_by_role("spinbutton", name="Epochs", exact=True)
+        await box.fill(str(epochs))
+        await box.press("Enter")
+        await expect(box).to_have_value(str(epochs), timeout=wait_ms)
+        start_button = panel.get_by_role("button", name="▶ Start")
+        await expect(start_button).to_be_enabled(timeout=wait_ms)
+        start = time.perf_counter()
+        await start_button.click()
+        return start
+
+    def _status(self, pattern: str):
+        return self.page.get_by_test_id("stMain").get_by_text(re.compile(rf"^({pattern}) ·")).first
+
+    async def training_running(self) -> None:
+        """Until the run's progress says it is running (a step has run)."""
+        await self._status("running").wait_for(state="visible", timeout=self.wait_ms)
+
+    async def training_ended(self, stop: bool = False) -> tuple[str, float]:
+        """(Click Stop, then) until the run has ended, and back to the Design page: its status, and when the
+        page showed it (perf_counter)."""
+        if stop:
+            await self.page.get_by_test_id("stMain").get_by_role("button", name="■ Stop").click()
+        done = self._status("completed|failed|diverged|stopped")
+        await done.wait_for(state="visible", timeout=self.wait_ms)
+        ended = time.perf_counter()
+        status = (await done.inner_text()).split(" ")[0]
+        await self.page.get_by_test_id("stTopNavLink").filter(has_text="Design").first.click()
+        await self.page.locator('[data-testid="nw-card"]').first.wait_for(state="visible", timeout=self.wait_ms)
+        return status, ended
+
+    async def rename(self, new_name: str) -> float:
+        """Rename the design in the sidebar; seconds until the editor shows the new name."""
+        from playwright.async_api import expect
+
+        self.res.step = f"rename {len(self.res.edit_s)}"
+        wait_ms = self.wait_ms
+        # The name field is keyed by the design's revision ("design_name:<revision>"), and what is typed into
+        # the field of an earlier revision is ignored (by design): type into the current one, which shows
+        # the current name and is not the field typed into last (that one shows the typed name too).
+        box = self.sidebar.locator('[class*="st-key-design_name-"]')
+        await expect(box).to_have_count(1, timeout=wait_ms)
+        if self.typed_into:
+            await expect(box).not_to_have_class(re.compile(rf"\b{self.typed_into}\b"), timeout=wait_ms)
+        field_ = box.get_by_label("Design name")
+        await expect(field_).to_have_value(self.current, timeout=wait_ms)
+        self.typed_into = await box.evaluate("e => [...e.classList].find(c => c.startsWith('st-key-design_name-'))")
+        await field_.fill(new_name)
+        start = time.perf_counter()
+        await field_.press("Enter")
+        await expect(self.name).to_have_text(new_name, timeout=wait_ms)
+        elapsed = time.perf_counter() - start
+        self.res.edit_s.append(elapsed)
+        await self.check_isolation(f"after rename {len(self.res.edit_s) - 1}")
+        self.res.final_name = self.current = new_name
+        return elapsed
+
+    async def failed(self, exc: BaseException) -> None:
+        """Say in `res` at which step and why the session stopped (what the Train page said; a screenshot)."""
+        res = self.res
+        if isinstance(exc, asyncio.CancelledError):
+            res.error = f"not finished when the phase's time was up (at: {res.step})"
+            return
+        res.error = f"{res.step}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        if res.step == "training":  # what the Train tab said (a warning that keeps Start disabled, a message)
+            with contextlib.suppress(Exception):
+                said = await self.page.get_by_test_id("stMain").inner_text(timeout=2000)
+                res.error += " | Train page: " + " ".join(said.split())[:600]
+        shots = os.environ.get("NETWRIGHT_LOAD_SHOTS")  # a folder for a screenshot of each failed session
+        if shots:
+            with contextlib.suppress(Exception):
+                await self.page.screenshot(path=str(Path(shots) / f"session-{res.session_id}.png"), full_page=True)
+
+    async def close(self, context=None) -> None:
+        with contextlib.suppress(Exception):
+            self.res.exceptions = await self.page.locator('[data-testid="stException"]').count()
+        with contextlib.suppress(Exception):
+            await (context.close() if context is not None else self.page.close())
+
+    @contextlib.asynccontextmanager
+    async def recorded(self, context=None):
+        """Around a session's steps: a failure is said in `res` (a cancellation too, and raised on), and the
+        page, or with `context` its browser profile, is closed after."""
+        try:
+            yield self
+        except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - reported with the figures
+            await self.failed(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            await self.close(context)
+
+
 async def _session(browser, url: str, res: SessionResult, others: list[str], template: str, renames: int,
                    train: bool, timeout_s: float, delay_s: float = 0.0, shared=None) -> None:
     """One user: open the app, load a template, (train,) rename a few times; fills in `res` as it goes.
 
     `shared`: a browser context to open a tab in (one profile for every session); else a fresh profile."""
-    from playwright.async_api import expect
-
     await asyncio.sleep(delay_s)  # arrivals spread a little: N cold page loads in the same instant is not a user load
     context = shared if shared is not None else await browser.new_context(viewport=VIEWPORT)
-    page = await context.new_page()
-    wait_ms = timeout_s * 1000
-    page.set_default_timeout(wait_ms)
-    name = page.locator(".nw-model-name").first
-    sidebar = page.get_by_test_id("stSidebar")
-
-    async def check_isolation(where: str) -> None:
-        text = await page.locator("body").inner_text()
-        res.crossings += [f"{where}: saw {o}" for o in others if o in text]
-        field_value = await sidebar.get_by_label("Design name").last.input_value()
-        res.crossings += [f"{where}: name field holds {o}" for o in others if o in field_value]
-
-    try:
-        res.step = "page ready"
-        start = time.perf_counter()
-        await page.goto(f"{url}/?d={res.session_id}")
-        await page.locator('[data-testid="nw-card"]').first.wait_for(state="visible")
-        res.page_ready_s = time.perf_counter() - start
-
-        res.step = "template"
-        await sidebar.get_by_text("Start from a template").click()
-        button = sidebar.get_by_role("button", name=template, exact=True)
-        start = time.perf_counter()
-        await button.click()
-        await expect(name).to_have_text(template, timeout=wait_ms)
-        res.template_s = time.perf_counter() - start
-        await check_isolation("after the template")
-
+    user = _Steps(await context.new_page(), res, others, timeout_s)
+    async with user.recorded(None if shared is not None else context):
+        res.page_ready_s = await user.open(url)
+        res.template_s = await user.template(template)
         if train:  # before renaming: the run history (shared by design) then shows the template's name only
-            res.step = "training"
-            await page.get_by_test_id("stTopNavLink").filter(has_text="Train").first.click()
-            panel = page.get_by_test_id("stMain")
-            # The dataset box keeps the choice made for the design the session opened with: pick signals.
-            dataset = panel.get_by_role("combobox", name="Dataset")
-            await dataset.click()
-            await page.get_by_role("option", name=re.compile(r"^signals")).click()
-            await expect(dataset).to_have_value(re.compile(r"^signals"), timeout=wait_ms)
-            epochs = panel.get_by_role("spinbutton", name="Epochs", exact=True)
-            await epochs.fill("1")
-            await epochs.press("Enter")
-            await expect(epochs).to_have_value("1", timeout=wait_ms)
-            start_button = panel.get_by_role("button", name="▶ Start")
-            await expect(start_button).to_be_enabled(timeout=wait_ms)
-            start = time.perf_counter()
-            await start_button.click()
-            done = panel.get_by_text(re.compile(r"^(completed|failed|diverged|stopped) ·"))
-            await done.first.wait_for(state="visible", timeout=wait_ms)
-            res.train_s = time.perf_counter() - start
-            res.train_status = (await done.first.inner_text()).split(" ")[0]
-            await page.get_by_test_id("stTopNavLink").filter(has_text="Design").first.click()
-            await page.locator('[data-testid="nw-card"]').first.wait_for(state="visible", timeout=wait_ms)
-
-        current, typed_into = template, None
+            start = await user.start_training(1)
+            res.train_status, ended = await user.training_ended()
+            res.train_s = ended - start
         for k in range(renames):
-            res.step = f"rename {k}"
-            new_name = f"{res.token} {k}"
-            # The name field is keyed by the design's revision ("design_name:<revision>"), and what is typed into
-            # the field of an earlier revision is ignored (by design): type into the current one, which shows
-            # the current name and is not the field typed into last (that one shows the typed name too).
-            box = sidebar.locator('[class*="st-key-design_name-"]')
-            await expect(box).to_have_count(1, timeout=wait_ms)
-            if typed_into:
-                await expect(box).not_to_have_class(re.compile(rf"\b{typed_into}\b"), timeout=wait_ms)
-            field_ = box.get_by_label("Design name")
-            await expect(field_).to_have_value(current, timeout=wait_ms)
-            typed_into = await box.evaluate("e => [...e.classList].find(c => c.startsWith('st-key-design_name-'))")
-            await field_.fill(new_name)
-            start = time.perf_counter()
-            await field_.press("Enter")
-            await expect(name).to_have_text(new_name, timeout=wait_ms)
-            res.edit_s.append(time.perf_counter() - start)
-            await check_isolation(f"after rename {k}")
-            res.final_name = current = new_name
+            await user.rename(f"{res.token} {k}")
         res.step = "done"
-    except asyncio.CancelledError:
-        res.error = f"not finished when the phase's time was up (at: {res.step})"
-        raise
-    except Exception as exc:  # noqa: BLE001 - reported with the figures, and failed by the caller
-        res.error = f"{res.step}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-        if res.step == "training":  # what the Train tab said (a warning that keeps Start disabled, a message)
-            with contextlib.suppress(Exception):
-                said = await page.get_by_test_id("stMain").inner_text(timeout=2000)
-                res.error += " | Train page: " + " ".join(said.split())[:600]
-        shots = os.environ.get("NETWRIGHT_LOAD_SHOTS")  # a folder for a screenshot of each failed session
-        if shots:
-            with contextlib.suppress(Exception):
-                await page.screenshot(path=str(Path(shots) / f"session-{res.session_id}.png"), full_page=True)
-    finally:
-        with contextlib.suppress(Exception):
-            res.exceptions = await page.locator('[data-testid="stException"]').count()
-        with contextlib.suppress(Exception):
-            await (page.close() if shared is not None else context.close())
+
+
+async def _launch(pw):
+    """Headless Chromium (the system's: nothing is downloaded)."""
+    executable = chromium_path()
+    if executable is None:
+        raise RuntimeError("Chromium not found (set CHROMIUM_PATH or install /usr/bin/chromium)")
+    return await pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+
+
+async def _within(tasks: list[asyncio.Task], seconds: float) -> None:
+    """Wait for the sessions' tasks; those still going after `seconds` are cancelled (and say so)."""
+    _, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def _run(url: str, run: str, n: int, trainers: int, renames: int, timeout_s: float, stagger_s: float = 0.0,
@@ -206,12 +291,9 @@ async def _run(url: str, run: str, n: int, trainers: int, renames: int, timeout_
     once, not counted, so that its caches hold the app's scripts."""
     from playwright.async_api import async_playwright
 
-    executable = chromium_path()
-    if executable is None:
-        raise RuntimeError("Chromium not found (set CHROMIUM_PATH or install /usr/bin/chromium)")
     results = [SessionResult(i, f"{run}-{i:02d}", token(run, i)) for i in range(n)]
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        browser = await _launch(pw)
         try:
             profile = await browser.new_context(viewport=VIEWPORT) if shared else None
             if profile is not None:  # a returning user: the profile has opened the app before
@@ -221,13 +303,107 @@ async def _run(url: str, run: str, n: int, trainers: int, renames: int, timeout_
                 browser, url, res, [token(run, j) for j in range(n) if j != i],
                 TRAIN_TEMPLATE if i < trainers else EDIT_TEMPLATES[i % len(EDIT_TEMPLATES)], renames, i < trainers,
                 timeout_s, i * stagger_s, profile)) for i, res in enumerate(results)]
-            _, pending = await asyncio.wait(tasks, timeout=deadline_s or timeout_s * 3)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await _within(tasks, deadline_s or timeout_s * 3)
         finally:
             await browser.close()
     return results
+
+
+STEADY_EPOCHS = 100_000  # the residents' runs train until they are stopped: they must outlast the arrivals
+MAX_ARRIVALS = 50
+# Once every resident is in, the arrivals wait this long: the runs' first charts (the browser fetches and compiles
+# the charting library) and the workers' start are the arrival of the residents, not the steady state.
+STEADY_SETTLE_S = 3.0
+
+
+async def _steady(url: str, run: str, n: int, trainers: int, arrivals: int, timeout_s: float, think_s: float = 3.0,
+                  gap_s: float = 1.0, stagger_s: float = 0.5, deadline_s: float | None = None) -> list[SessionResult]:
+    """The steady state of `n` sessions, `trainers` of them training. n - 1 residents open the app (a fresh
+    profile each), load a template, and `trainers` of them start a run that lasts. Once every resident is in and
+    every run is running (and STEADY_SETTLE_S more), `arrivals` visitors open the app one after another, `gap_s` apart, each with a fresh
+    profile (a first visit: cold caches), and rename their design once; meanwhile the other residents rename
+    theirs every `think_s` seconds. Then the runs are stopped; each must still have been running.
+
+    Returns the residents, then the arrivals: page ready is the arrivals' (the residents' own arrival is the
+    other phases' figure), renames are everyone's while the arrivals came. With n = 1 there are no residents:
+    the arrivals meet an idle server, the baseline."""
+    from playwright.async_api import async_playwright
+
+    residents = [SessionResult(i, f"{run}-{i:02d}", token(run, i)) for i in range(n - 1)]
+    visitors = [SessionResult(i, f"{run}-{i:02d}", token(run, i)) for i in range(n - 1, n - 1 + arrivals)]
+    everyone = residents + visitors
+
+    def others(res: SessionResult) -> list[str]:
+        return [r.token for r in everyone if r is not res]
+
+    settled, finished = asyncio.Event(), asyncio.Event()
+    in_count = 0
+
+    def came_in() -> None:  # a resident is in (or gave up): the arrivals start once all are
+        nonlocal in_count
+        in_count += 1
+        if in_count == len(residents):
+            settled.set()
+
+    async with async_playwright() as pw:
+        browser = await _launch(pw)
+
+        async def resident(res: SessionResult) -> None:
+            await asyncio.sleep(res.index * stagger_s)
+            context = await browser.new_context(viewport=VIEWPORT)
+            user = _Steps(await context.new_page(), res, others(res), timeout_s)
+            counted = False
+            try:
+                async with user.recorded(context):
+                    await user.open(url)
+                    trains = res.index < trainers
+                    await user.template(TRAIN_TEMPLATE if trains else EDIT_TEMPLATES[res.index % len(EDIT_TEMPLATES)])
+                    if trains:
+                        await user.start_training(STEADY_EPOCHS)
+                        await user.training_running()
+                    came_in()
+                    counted = True
+                    await settled.wait()
+                    if trains:
+                        await finished.wait()
+                        still = await user._status("running").is_visible()
+                        res.train_status, _ = await user.training_ended(stop=True)
+                        if not still:
+                            res.error = "its run ended before the last arrival did: the arrivals were not under load"
+                    else:
+                        while not finished.is_set():
+                            await user.rename(f"{res.token} {len(res.edit_s)}")
+                            with contextlib.suppress(asyncio.TimeoutError):
+                                await asyncio.wait_for(finished.wait(), think_s)
+                    if not res.error:
+                        res.step = "done"
+            finally:
+                if not counted:  # gave up before it was in: the arrivals must not wait for it
+                    came_in()
+
+        async def arrive() -> None:
+            if residents:
+                await settled.wait()
+                await asyncio.sleep(STEADY_SETTLE_S)
+            try:
+                for res in visitors:
+                    context = await browser.new_context(viewport=VIEWPORT)
+                    user = _Steps(await context.new_page(), res, others(res), timeout_s)
+                    async with user.recorded(context):
+                        res.page_ready_s = await user.open(url)
+                        user.current = await user.sidebar.get_by_label("Design name").last.input_value()
+                        await user.rename(f"{res.token} 0")
+                        res.step = "done"
+                    await asyncio.sleep(gap_s)
+            finally:
+                finished.set()
+
+        try:
+            tasks = [asyncio.create_task(resident(res)) for res in residents] + [asyncio.create_task(arrive())]
+            await _within(tasks, deadline_s or timeout_s * 3 + arrivals * timeout_s)
+        finally:
+            await browser.close()
+    return everyone
 
 
 def _p95(values: list[float]) -> float:
@@ -362,30 +538,47 @@ class CpuMeter:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-BROWSER_MODES = {"separate": "a fresh browser profile per session (cold caches, a first visit)",
-                 "shared": "tabs of one browser profile (scripts cached, as for returning users)"}
+BROWSER_MODES = {"separate": "arriving together, a fresh browser profile each (cold caches, a first visit)",
+                 "shared": "arriving together, tabs of one browser profile (scripts cached: returning users)",
+                 "steady": "open, the runs running; first visits arrive one at a time"}
+PHASES = tuple(BROWSER_MODES)
 
 
 def measure(url: str, db: Path, sessions: int, trainers: int = 2, renames: int = 3, timeout_s: float = 60.0,
-            stagger_s: float = 0.5, deadline_s: float | None = None, modes: tuple[str, ...] = ("separate",)) -> dict:
-    """One session alone, then `sessions` at once (arriving `stagger_s` apart, all cut off after `deadline_s`)
-    once per browser mode (see BROWSER_MODES), on the same server. Returns the figures of each; "load" and its
-    ratios are the first mode's."""
+            stagger_s: float = 0.5, deadline_s: float | None = None, modes: tuple[str, ...] = ("separate",),
+            arrivals: int = 20, think_s: float = 3.0) -> dict:
+    """Per phase (see BROWSER_MODES), on the same server: one session alone, then `sessions` at once. In
+    "separate" and "shared" they all arrive, `stagger_s` apart, and do their steps (all cut off after
+    `deadline_s`); in "steady", `arrivals` first visits come one at a time while the sessions are open and their
+    runs run (see _steady; its baseline is the same arrivals on an idle server). Returns the figures of each;
+    "load" and its ratios are the first phase's."""
     if not 1 <= sessions <= MAX_SESSIONS:
         raise ValueError(f"sessions must be 1 to {MAX_SESSIONS}")
+    if not 1 <= arrivals <= MAX_ARRIVALS:
+        raise ValueError(f"arrivals must be 1 to {MAX_ARRIVALS}")
+    if unknown := [m for m in modes if m not in BROWSER_MODES]:
+        raise ValueError(f"unknown phases {unknown}: choose from {', '.join(BROWSER_MODES)}")
     run = f"{os.getpid() % 1000}{int(time.time()) % 1000}"
     asyncio.run(_run(url, run + "w", 1, 0, 0, timeout_s))  # warm the server: its first run imports the app
     phases, ones = {}, {}
     for k, mode in enumerate(modes):
         shared = mode == "shared"
         wall = time.perf_counter()
-        one = summarise(asyncio.run(_run(url, f"{run}a{k}", 1, 0, renames, timeout_s, shared=shared)))
+        if mode == "steady":
+            one = summarise(asyncio.run(_steady(url, f"{run}a{k}", 1, 0, arrivals, timeout_s, think_s)))
+        else:
+            one = summarise(asyncio.run(_run(url, f"{run}a{k}", 1, 0, renames, timeout_s, shared=shared)))
         one["wall_s"], one["mode"] = time.perf_counter() - wall, mode
         with CpuMeter() as meter:
-            many = asyncio.run(_run(url, f"{run}b{k}", sessions, min(trainers, sessions), renames, timeout_s,
-                                    stagger_s, deadline_s, shared=shared))
+            if mode == "steady":
+                many = asyncio.run(_steady(url, f"{run}b{k}", sessions, min(trainers, sessions - 1), arrivals,
+                                           timeout_s, think_s, stagger_s=stagger_s, deadline_s=deadline_s))
+            else:
+                many = asyncio.run(_run(url, f"{run}b{k}", sessions, min(trainers, sessions), renames, timeout_s,
+                                        stagger_s, deadline_s, shared=shared))
         crossings = autosave_crossings(db, many)  # before summarising: it adds to the sessions' errors
         load = summarise(many)
+        load["sessions"] = sessions  # steady: the residents and the one arriving, not every visitor
         load["crossings"] += crossings
         load["wall_s"], load["mode"], load["cpu_s"] = meter.wall_s, mode, meter.shares()
         for key, what in (("edit_p95_ratio", "edit_s"), ("ready_p95_ratio", "page_ready_s")):
@@ -417,8 +610,10 @@ def report(figures: dict) -> str:
                    (f"[{mode}] {f['sessions']} sessions at once, {BROWSER_MODES.get(mode, mode)}", f)]
     for title, f in blocks:
         out.append(f"{title} ({f['wall_s']:.1f}s wall):")
-        out += [line("page ready", f["page_ready_s"]), line("template load", f["template_s"]),
-                line("rename", f["edit_s"]), line("training", f["train_s"])]
+        out += [line("page ready", f["page_ready_s"])]
+        out += [line("template load", f["template_s"])] if f["template_s"].get("n") or f["mode"] != "steady" else []
+        out += [line("rename", f["edit_s"])]
+        out += [line("training", f["train_s"])] if f["train_s"].get("n") or f["mode"] != "steady" else []
         if f["train_status"]:
             out.append(f"  training runs:   {', '.join(f['train_status'])}")
         out.append(f"  crossings: {len(f['crossings'])}  exceptions: {f['exceptions']}  errors: {len(f['errors'])}")
@@ -445,22 +640,30 @@ def report(figures: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=10, help=f"concurrent sessions (1 to {MAX_SESSIONS})")
-    parser.add_argument("--trainers", type=int, default=2, help="how many of them also train for one epoch")
+    parser.add_argument("--trainers", type=int, default=2,
+                        help="how many of them also train (one epoch; steady: until the arrivals are done)")
     parser.add_argument("--renames", type=int, default=3, help="renames per session")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds any one wait may take")
     parser.add_argument("--stagger", type=float, default=0.5, help="seconds between session arrivals")
-    parser.add_argument("--browsers", choices=["separate", "shared", "both"], default="both",
-                        help="separate: a fresh browser profile per session; shared: tabs of one profile; both: one "
-                             "phase of each (default)")
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help="comma-separated, in order (default: all): " + "; ".join(
+                            f"{k}: {v}" for k, v in BROWSER_MODES.items()))
+    parser.add_argument("--arrivals", type=int, default=20, help="steady: first visits, one at a time")
+    parser.add_argument("--think", type=float, default=3.0,
+                        help="steady: seconds a resident waits between its renames (a person reads and decides)")
     parser.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                         help='passed to `streamlit run` (repeatable), e.g. --server-arg=--runner.postScriptGC=false')
     args = parser.parse_args()
     if not 1 <= args.sessions <= MAX_SESSIONS:
         parser.error(f"--sessions must be 1 to {MAX_SESSIONS}")
+    if not 1 <= args.arrivals <= MAX_ARRIVALS:
+        parser.error(f"--arrivals must be 1 to {MAX_ARRIVALS}")
+    modes = tuple(m.strip() for m in args.phases.split(",") if m.strip())
+    if not modes or any(m not in BROWSER_MODES for m in modes):
+        parser.error(f"--phases: choose from {', '.join(BROWSER_MODES)} (got {args.phases!r})")
     with tempfile.TemporaryDirectory() as home, serve_app(Path(home), extra_args=tuple(args.server_arg)) as url:
-        modes = ("separate", "shared") if args.browsers == "both" else (args.browsers,)
         figures = measure(url, Path(home) / "netwright.db", args.sessions, args.trainers, args.renames, args.timeout,
-                          args.stagger, modes=modes)
+                          args.stagger, modes=modes, arrivals=args.arrivals, think_s=args.think)
     print(report(figures))
     bad = any(f["crossings"] or f["exceptions"] or f["errors"] for f in figures["phases"].values())
     return 1 if bad else 0

@@ -7,13 +7,15 @@ signals MLP for an epoch (at most NETWRIGHT_RUNS_PER_DEVICE runs at once; the re
 rename round trip, training; the p95 rename ratio N sessions / 1) are printed; bench/bench_load.py does the
 same with up to 20 sessions.
 
-Two tests read the one measurement; both check behaviour, never a duration (the waits are generous
+The tests read the one measurement; they check behaviour, never a duration (the waits are generous
 safeguards, so a busy machine slows the test down instead of failing it; bench/bench_load.py prints the
 timings and their targets):
 - nothing crosses between sessions (no page shows another session's name, each session's autosave row holds
   its own design) and no page shows an exception;
 - every session gets through all its steps: every rename is applied and shown, and both training runs (each in
-  a worker process of its own, so the server only reads their events) complete.
+  a worker process of its own, so the server only reads their events) complete;
+- in a steady phase (bench/bench_load.py's "steady"), first visits arriving one at a time while the other
+  sessions are open and two runs train each open the app and rename, and both runs are stopped at the end.
 
 Marked e2e: skipped without Playwright or Chromium, except under CI=true, where that is a failure.
 """
@@ -35,6 +37,7 @@ TRAINERS = 2
 RENAMES = 2
 WAIT_S = 180.0  # a safeguard against a hang, not a timing check: the longest any one wait may take
 PHASE_S = 600.0  # the same for the whole concurrent phase
+ARRIVALS = 3  # first visits in the steady phase, while the others are open and two runs train
 
 
 def _require_browser() -> None:
@@ -60,7 +63,8 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
         # In a thread of its own: measure() runs asyncio, and this worker may already hold the sync
         # Playwright of the other browser tests (its event loop runs on this thread).
         result = pool.submit(measure, url, home / "netwright.db", SESSIONS, TRAINERS, RENAMES, timeout_s=WAIT_S,
-                             stagger_s=0.5, deadline_s=PHASE_S).result()
+                             stagger_s=0.5, deadline_s=PHASE_S, modes=("separate", "steady"),
+                             arrivals=ARRIVALS).result()
     print(f"\n{report(result)}\n(load test {time.perf_counter() - started:.0f}s)")
     return result
 
@@ -78,3 +82,16 @@ def test_every_session_gets_through_its_steps(figures):
     assert not load["errors"], "\n".join(load["errors"])
     assert load["page_ready_s"]["n"] == SESSIONS and load["edit_s"]["n"] == SESSIONS * RENAMES
     assert load["train_status"] == ["completed"] * TRAINERS
+
+
+def test_first_visits_get_through_while_sessions_are_open_and_runs_train(figures):
+    # The steady phase: SESSIONS - 1 sessions open, TRAINERS of them training until stopped, the others
+    # renaming; ARRIVALS first visits come one at a time, each opens the app and renames once.
+    steady, alone = figures["phases"]["steady"], figures["ones"]["steady"]
+    assert not alone["errors"] and alone["page_ready_s"]["n"] == ARRIVALS
+    assert not steady["errors"], "\n".join(steady["errors"])  # includes "its run ended before the last arrival"
+    assert not steady["crossings"], steady["crossings"]
+    assert steady["exceptions"] == 0
+    assert steady["page_ready_s"]["n"] == ARRIVALS  # every arrival's page was ready and counted
+    assert steady["edit_s"]["n"] >= ARRIVALS + SESSIONS - 1 - TRAINERS  # each arrival and each editor renamed
+    assert steady["train_status"] == ["stopped"] * TRAINERS  # both runs were running to the end, and stopped
