@@ -319,10 +319,11 @@ STEADY_SETTLE_S = 3.0
 async def _steady(url: str, run: str, n: int, trainers: int, arrivals: int, timeout_s: float, think_s: float = 3.0,
                   gap_s: float = 1.0, stagger_s: float = 0.5, deadline_s: float | None = None) -> list[SessionResult]:
     """The steady state of `n` sessions, `trainers` of them training. n - 1 residents open the app (a fresh
-    profile each), load a template, and `trainers` of them start a run that lasts. Once every resident is in and
-    every run is running (and STEADY_SETTLE_S more), `arrivals` visitors open the app one after another, `gap_s` apart, each with a fresh
-    profile (a first visit: cold caches), and rename their design once; meanwhile the other residents rename
-    theirs every `think_s` seconds. Then the runs are stopped; each must still have been running.
+    profile each), load a template, and `trainers` of them start a run that lasts. Once every resident is in
+    and every run is running (and STEADY_SETTLE_S more), `arrivals` visitors open the app one after another,
+    `gap_s` apart, each with a fresh profile (a first visit: cold caches), and rename their design once;
+    meanwhile the other residents rename theirs every `think_s` seconds. Then the runs are stopped; each must
+    still have been running.
 
     Returns the residents, then the arrivals: page ready is the arrivals' (the residents' own arrival is the
     other phases' figure), renames are everyone's while the arrivals came. With n = 1 there are no residents:

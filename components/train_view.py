@@ -327,7 +327,8 @@ def charted_points(memory: dict, job_id: str, snap: dict, now: float,
     """The steps and epochs the live charts show: the snapshot's, taken at most every `every_s` seconds while
     the run is queued or running (in between, the same points again: an unchanged chart is not redrawn by
     the browser, and redrawing two charts every second cost a live tab about a quarter of a core); the
-    first points and the end are taken at once. `memory` keeps the last taken (the session state). Plain: no Streamlit calls."""
+    first points and the end are taken at once. `memory` keeps the last taken (the session state).
+    Plain: no Streamlit calls."""
     last = memory.get("_live_points")
     if (last is not None and last[0] == job_id and snap["status"] in ("queued", "running")
             and now - last[1] < every_s and (last[2] or not snap["steps"])):
