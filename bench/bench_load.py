@@ -392,7 +392,9 @@ async def _steady(url: str, run: str, n: int, trainers: int, arrivals: int, time
                     user = _Steps(await context.new_page(), res, others(res), timeout_s)
                     async with user.recorded(context):
                         res.page_ready_s = await user.open(url)
-                        user.current = await user.sidebar.get_by_label("Design name").last.input_value()
+                        # The name the editor shows (the sidebar's field can still be filling in: rename
+                        # waits until it holds this name too).
+                        user.current = await user.name.inner_text()
                         await user.rename(f"{res.token} 0")
                         res.step = "done"
                     await asyncio.sleep(gap_s)

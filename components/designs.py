@@ -105,10 +105,12 @@ def render_store_status(container=None) -> None:
 
 def _open_template(template_id: str) -> None:
     S.load_into(st.session_state, load_template(template_id))
+    st.session_state[TEMPLATES_OPEN] = False  # a choice made: the list folds away, as a menu does
 
 
 def _blank() -> None:
     S.load_into(st.session_state, S.blank_design())
+    st.session_state[TEMPLATES_OPEN] = False
 
 
 def _rename(widget_key: str) -> None:
@@ -120,6 +122,7 @@ def _rename(widget_key: str) -> None:
         S.flash(st.session_state, "error", md_text(exc))
 
 
+TEMPLATES_OPEN = "nw_open_templates"  # the template list's open state (a lazy expander's key)
 _OVERWRITE = "_save_overwrite"  # (name, revision) waiting for "Replace" before an existing save is replaced
 
 
@@ -229,7 +232,7 @@ def render_sidebar() -> None:
     name_key = f"design_name:{state[S.REVISION]}"
     st.sidebar.text_input("Design name", value=design.get("name", ""), key=name_key, on_change=_rename, args=(name_key,))
 
-    lazy_expander("Start from a template", "nw_open_templates", _render_templates, where=st.sidebar)
+    lazy_expander("Start from a template", TEMPLATES_OPEN, _render_templates, where=st.sidebar)
 
     pending = state.get(_OVERWRITE)
     if pending and pending[1] != state.get(S.REVISION, 0):  # the design changed since: ask again on the next Save

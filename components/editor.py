@@ -11,7 +11,7 @@ Python -> browser: one JSON payload, made by :func:`build_payload`::
      "families": {"<family>": {"label", "fill", "accent"}}, "selected": "<path>" | None,
      "wrap": {"<block>": <wrapper node, the selection as [{"__selection__": true}]>},
      "ack": {"client", "seq"}, "history": {"can_undo", "can_redo"},
-     "summary": {"valid", "errors", "params"}}
+     "summary": {"valid", "errors", "params"}, "opened": <designs opened in this session>}
 
 ``catalogue[].node`` and ``wrap`` are the server's own templates (designer.edits), so the
 browser's optimistic copy of an insert or a wrap equals what the server then makes.

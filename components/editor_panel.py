@@ -85,6 +85,7 @@ def editor_payload(state: S.State) -> dict:
     payload["ack"] = dict(state.get(S.EDITOR_ACK) or {"client": None, "seq": 0})
     history = state[S.HISTORY]
     payload["history"] = {"can_undo": history.can_undo, "can_redo": history.can_redo}
+    payload["opened"] = state.get(S.OPENED, 0)
     return payload
 
 

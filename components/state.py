@@ -30,6 +30,7 @@ REVISION = "revision"  # bumped on every design change; widget keys include it s
 JOB_ID = "job_id"
 LAST_ACTION = "last_action_id"
 EDITOR_ACK = "editor_ack"  # {"client", "seq"}: the last editor action applied, per browser mount
+OPENED = "opened"  # counts the designs opened (templates, saved ones, imports): the drawing fits a new one
 MAX_BATCH = 500
 
 HISTORY_LIMIT = 100
@@ -46,6 +47,7 @@ def init_state(state: State, design: dict | None = None, session_id: str | None 
         SESSION_ID: lambda: session_id or uuid.uuid4().hex[:12],
         FLASH: lambda: None,
         REVISION: lambda: 0,
+        OPENED: lambda: 0,
     }
     for key, make in defaults.items():  # `in` and item assignment only: AppTest's state has no setdefault
         if key not in state:
@@ -177,6 +179,7 @@ def load_into(state: State, design: dict) -> None:
     """Open another design (a template, a saved one): undoable like any edit."""
     set_design(state, copy.deepcopy(design))
     state[SELECTED] = None
+    state[OPENED] = state.get(OPENED, 0) + 1
 
 
 def import_design(state: State, data: bytes | str) -> list[str]:

@@ -68,6 +68,7 @@ def test_template_edit_add_move_remove_undo_redo():
     at.session_state["nw_open_templates"] = True
     _button(at.run(), "tpl_lenet5").click().run()
     assert _design(at)["name"] == load_template("lenet5")["name"]
+    assert not any(b.key == "tpl_lenet5" for b in at.button)  # the choice made, the list folded away
     original = json.loads(json.dumps(_design(at)))
 
     # select the first conv and change out_channels through the inspector

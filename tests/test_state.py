@@ -107,3 +107,20 @@ def test_batch_refuses_junk_without_changing_the_design():
                  {"op": "batch", "client": "c", "actions": [{"op": "batch", "seq": 1, "client": "c", "actions": []}]}):
         assert not S.do_action(state, junk)
     assert S.design_key(state[S.DESIGN]) == before
+
+
+def test_opening_a_design_is_counted_and_edits_are_not():
+    """The drawing fits and folds a design when it is opened (the count changes), and keeps the user's
+    zoom and folded blocks through edits, a rename included."""
+    from designer.edits import rename
+
+    state = _state()
+    assert state[S.OPENED] == 0
+    S.do_action(state, {"op": "insert", "slot": "layers", "index": 1, "type": "ReLU"})
+    S.set_design(state, rename(state[S.DESIGN], "Mine"))
+    S.undo(state)
+    assert state[S.OPENED] == 0
+    S.load_into(state, load_template("resnet_small"))
+    assert state[S.OPENED] == 1 and state[S.DESIGN]["name"] == "Small ResNet"
+    assert S.import_design(state, S.export_design(state)) == []
+    assert state[S.OPENED] == 2

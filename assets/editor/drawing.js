@@ -59,7 +59,9 @@ function layoutNode(st, node, path) {
 }
 
 // ---------------------------------------------------------------- primitives
-// Each primitive is {x0, y0, x1, y1, draw()}: a bounding box (for culling) and a builder.
+// Each primitive is {x0, y0, x1, y1, key, draw()}: a bounding box (for culling), a key that is
+// equal for two primitives exactly when they draw the same thing, and a builder. A redraw keeps
+// the elements of unchanged primitives (an edit of one layer, a rename: nothing else is redrawn).
 
 function shapeOf(box) {
   if (!box?.row || st_pending(box)) return null;
@@ -75,6 +77,7 @@ function edge(out, x1, y1, x2, y2, label, cls) {
   const xMax = Math.max(x1, x2);
   out.push({
     x0: x0 - 4, y0: Math.min(y1, y2), x1: xMax + 90, y1: Math.max(y1, y2),
+    key: JSON.stringify(["edge", x1, y1, x2, y2, label ?? null, cls ?? ""]),
     draw() {
       const d = x1 === x2
         ? `M${x1},${y1} L${x2},${y2}`
@@ -110,6 +113,8 @@ function boxPrim(st, out, box, x, y) {
   const status = !row ? "pending" : row.status || "ok";
   out.push({
     x0: x, y0: y, x1: x + NODE_W, y1: y + NODE_H, path,
+    key: JSON.stringify(["box", x, y, path, node.type, status, collapsed, title, sub, texts.sub, params, row?.params ?? null,
+      row?.errors?.[0]?.message ?? "", row?.stat ?? null, fam.fill ?? "", fam.accent ?? ""]),
     draw() {
       const g = s("g", {
         class: `nw-d-node nw-d-${status}${collapsed ? " nw-d-collapsed" : ""}`,
@@ -142,6 +147,7 @@ function framePrim(st, out, box, x, y, title) {
   const dashed = Boolean(BLOCKS[node.type]?.count);
   out.push({
     x0: x, y0: y, x1: x + box.w, y1: y + box.h, path, frame: true,
+    key: JSON.stringify(["frame", x, y, box.w, box.h, path, status, dashed, title]),
     draw() {
       const g = s("g", { class: `nw-d-frame nw-d-${status}${dashed ? " nw-d-repeat" : ""}`, "data-testid": "nw-dframe", "data-path": path, transform: `translate(${x},${y})` });
       g.append(
@@ -159,6 +165,7 @@ function framePrim(st, out, box, x, y, title) {
 function mergePrim(out, cx, cy, symbol, tip) {
   out.push({
     x0: cx - MERGE_R, y0: cy - MERGE_R, x1: cx + MERGE_R, y1: cy + MERGE_R,
+    key: JSON.stringify(["merge", cx, cy, symbol, tip]),
     draw() {
       return s("g", { class: "nw-d-merge", transform: `translate(${cx},${cy})` },
         s("title", { text: tip }), s("circle", { r: MERGE_R }), s("text", { y: 4, "text-anchor": "middle", text: symbol }));
@@ -171,7 +178,7 @@ function placeSeq(st, out, seq, cx, y, height) {
   if (!seq.items.length) {
     // An empty lane is the identity: a plain line the height of its neighbours.
     const y2 = y + (height ?? 0);
-    if (y2 > y) out.push({ x0: cx - 2, y0: y, x1: cx + 2, y1: y2, draw: () => s("path", { class: "nw-d-ident", d: `M${cx},${y} L${cx},${y2}` }) });
+    if (y2 > y) out.push({ x0: cx - 2, y0: y, x1: cx + 2, y1: y2, key: `ident:${cx},${y},${y2}`, draw: () => s("path", { class: "nw-d-ident", d: `M${cx},${y} L${cx},${y2}` }) });
     return { x: cx, y: y2, shape: undefined };
   }
   let cur = y;
@@ -210,7 +217,7 @@ function placeBox(st, out, box, x, y) {
   let cursor = cx - inner / 2;
   for (const col of box.cols) {
     const ccx = cursor + col.w / 2;
-    out.push({ x0: Math.min(cx, ccx), y0: split, x1: Math.max(cx, ccx), y1: colTop,
+    out.push({ x0: Math.min(cx, ccx), y0: split, x1: Math.max(cx, ccx), y1: colTop, key: `fan:${cx},${split},${ccx},${colTop}`,
       draw: () => s("path", { class: "nw-d-fan", d: `M${cx},${split} C${cx},${colTop - 6} ${ccx},${split + 6} ${ccx},${colTop}` }) });
     const end = placeSeq(st, out, col, ccx, colTop, box.colH);
     edge(out, ccx, end.y, cx, mergeY - MERGE_R, end.shape === undefined ? null : end.shape, "nw-d-join");
@@ -224,7 +231,7 @@ function ioPrim(out, cx, y, title, shape, testid) {
   const text = `${title}  ${formatShape(shape)}`;
   const w = Math.max(110, text.length * 7 + 24);
   out.push({
-    x0: cx - w / 2, y0: y, x1: cx + w / 2, y1: y + IO_H,
+    x0: cx - w / 2, y0: y, x1: cx + w / 2, y1: y + IO_H, key: JSON.stringify(["io", cx, y, text, testid]),
     draw: () => s("g", { class: "nw-d-io", "data-testid": testid, transform: `translate(${cx - w / 2},${y})` },
       s("rect", { width: w, height: IO_H, rx: IO_H / 2 }), s("text", { x: w / 2, y: 18, "text-anchor": "middle", text })),
   });
@@ -263,7 +270,7 @@ function createDrawing(st, pane) {
   const world = s("g", { class: "nw-d-world" });
   svg.append(world);
   pane.append(svg);
-  st.draw = { svg, world, pane, k: 1, tx: 0, ty: 0, auto: true, overrides: new Map(), big: false, layout: null, drawn: null, frame: 0 };
+  st.draw = { svg, world, pane, k: 1, tx: 0, ty: 0, auto: true, overrides: new Map(), big: false, layout: null, layoutSerial: 0, elements: new Map(), frame: 0 };
   attachDrawingListeners(st);
 }
 
@@ -294,9 +301,10 @@ function renderLegend(st) {
 function renderDrawing(st) {
   const d = st.draw;
   renderLegend(st);
-  // A design opened (a template, a saved one): if, fitted, its boxes would be too small to
-  // read, it opens with its blocks collapsed; the user expands what they want.
-  const opened = String(st.view?.name ?? "");
+  // A design opened (a template, a saved one; the server counts them): if, fitted, its boxes
+  // would be too small to read, it opens with its blocks collapsed; the user expands what they
+  // want. Edits, renames included, keep the user's zoom and collapsed blocks.
+  const opened = String(st.data.opened ?? "");
   if (opened !== d.opened) {
     d.opened = opened;
     d.overrides.clear();
@@ -305,7 +313,7 @@ function renderDrawing(st) {
     if (fitScale(st, layoutDesign(st)) < 0.45) d.compact = true;
   }
   d.layout = layoutDesign(st);
-  d.drawnKey = null;
+  d.layoutSerial = (d.layoutSerial || 0) + 1;
   if (d.auto) fitDrawing(st, false);
   paintDrawing(st);
 }
@@ -320,23 +328,33 @@ function viewRect(st) {
 function paintDrawing(st) {
   const d = st.draw;
   if (!d.layout) return;
-  d.world.setAttribute("transform", `translate(${d.tx},${d.ty}) scale(${d.k})`);
+  const transform = `translate(${d.tx},${d.ty}) scale(${d.k})`;
+  if (d.world.getAttribute("transform") !== transform) d.world.setAttribute("transform", transform);
   d.svg.classList.toggle("nw-d-far", d.k < 0.3); // far out: boxes without text
   const prims = d.layout.prims;
   let chosen = prims;
-  let key = "all";
+  let key = `${d.layoutSerial}`;
   if (prims.length > CULL_AT) {
     const v = viewRect(st);
     const m = (v.x1 - v.x0) * 0.25; // a margin, so a short pan shows drawn boxes
     chosen = prims.filter((p) => p.x1 >= v.x0 - m && p.x0 <= v.x1 + m && p.y1 >= v.y0 - m && p.y0 <= v.y1 + m);
-    key = `${Math.floor(v.x0 / 400)}:${Math.floor(v.y0 / 400)}:${Math.round(Math.log2(d.k) * 4)}`;
+    key += `:${Math.floor(v.x0 / 400)}:${Math.floor(v.y0 / 400)}:${Math.round(Math.log2(d.k) * 4)}`;
   }
   if (key !== d.drawnKey) {
     d.drawnKey = key;
-    // Frames first, so the boxes and edges inside them draw on top.
-    const frames = chosen.filter((p) => p.frame);
-    const rest = chosen.filter((p) => !p.frame);
-    d.world.replaceChildren(...frames.map((p) => p.draw()), ...rest.map((p) => p.draw()));
+    // Frames first, so the boxes and edges inside them draw on top. An element whose primitive
+    // is unchanged is kept, and only what differs is swapped in the SVG.
+    const ordered = [...chosen.filter((p) => p.frame), ...chosen.filter((p) => !p.frame)];
+    const before = d.elements;
+    const now = new Map();
+    const kids = ordered.map((p) => {
+      const kept = now.has(p.key) ? null : before.get(p.key);
+      const el = kept || p.draw();
+      if (!now.has(p.key)) now.set(p.key, el);
+      return el;
+    });
+    d.elements = now;
+    patchChildren(d.world, kids);
   }
   markDrawingSelection(st);
   st.zoomLabel.textContent = `${Math.round(d.k * 100)}%`;

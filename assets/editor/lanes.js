@@ -68,16 +68,17 @@ function renderInfo(st, layers) {
   if (st.pendingView) stats = `${plural(count, "layer")} · checking…`;
   else if (summary.errors) stats = `${plural(count, "layer")} · ${plural(summary.errors, "error")}`;
   else stats = `${plural(count, "layer")} · ${formatCount(Number(summary.params) || 0)} params`;
-  const statsEl = h("span", {
-    class: `nw-model-stats${summary.errors && !st.pendingView ? " nw-stats-error" : ""}`,
-    "data-testid": "nw-model-stats",
-    text: stats,
-  });
-  st.info.replaceChildren(
-    h("span", { class: "nw-model-name", title: design.name || "Model", text: design.name || "Model" }),
-    statsEl,
-    h("span", { class: "nw-selection-info", "data-testid": "nw-selection-info" }),
-  );
+  if (!st.infoName) {
+    // Made once and changed in place: a rerun that changes nothing here repaints nothing.
+    st.infoName = h("span", { class: "nw-model-name" });
+    st.infoStats = h("span", { class: "nw-model-stats", "data-testid": "nw-model-stats" });
+    st.info.replaceChildren(st.infoName, st.infoStats, h("span", { class: "nw-selection-info", "data-testid": "nw-selection-info" }));
+  }
+  const name = design.name || "Model";
+  if (st.infoName.textContent !== name) st.infoName.textContent = name;
+  if (st.infoName.title !== name) st.infoName.title = name;
+  if (st.infoStats.textContent !== stats) st.infoStats.textContent = stats;
+  st.infoStats.classList.toggle("nw-stats-error", Boolean(summary.errors && !st.pendingView));
   st.undoBtn.disabled = !st.data.history?.can_undo;
   st.redoBtn.disabled = !st.data.history?.can_redo;
 }

@@ -215,7 +215,8 @@ function applySelection(st) {
       : "Select one card, or shift/ctrl-click neighbouring cards of one lane";
   }
   const info = st.info.querySelector(".nw-selection-info");
-  if (info) info.textContent = st.selection.length > 1 ? `${st.selection.length} selected` : "";
+  const said = st.selection.length > 1 ? `${st.selection.length} selected` : "";
+  if (info && info.textContent !== said) info.textContent = said;
   markDrawingSelection(st);
   return primaryCard;
 }

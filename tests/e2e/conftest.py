@@ -171,11 +171,11 @@ class NetwrightPage:
         if not self.page.get_by_test_id("nw-editor").is_visible():
             self.tab("Design")
         sidebar = self.sidebar()
-        if not sidebar.get_by_role("button", name="Blank design", exact=True).is_visible():
-            sidebar.get_by_text("Start from a template", exact=True).click()
         if self.model_name() == name:
+            self.open_templates()
             sidebar.get_by_role("button", name="Blank design", exact=True).click()
             self.wait_for(lambda: self.cards().count() == 0 and self.model_name() != name, "the blank design")
+        self.open_templates()  # a choice folds the list away
         sidebar.get_by_role("button", name=name, exact=True).click()
         self.wait_for(lambda: self.model_name() == name and self.cards().count() > 0, f"the editor to show {name!r}")
 
@@ -195,6 +195,15 @@ class NetwrightPage:
         self.wait_for(lambda: self.page.evaluate("""() =>
             !document.querySelector('[data-stale="true"], [data-testid^="stStatusWidgetRunning"]')"""),
             "the page to finish its rerun", timeout=timeout)
+
+    def open_templates(self) -> None:
+        """Unfold the sidebar's template list (it folds away when a template is chosen)."""
+        sidebar = self.sidebar()
+        blank = sidebar.get_by_role("button", name="Blank design", exact=True)
+        if not blank.is_visible():
+            self.wait_idle()
+            sidebar.get_by_text("Start from a template", exact=True).click()
+            blank.wait_for(state="visible")
 
     def close_templates(self) -> None:
         """Fold the sidebar's template gallery away (for a tidy screenshot)."""

@@ -158,6 +158,42 @@ def test_zoom_pan_and_fit(open_design):
     assert all(inside(n.bounding_box(), box) for n in nodes.all())
 
 
+def test_a_rename_keeps_the_view_and_redraws_nothing(open_design):
+    """The user's zoom and folded blocks stay through edits (a rename once fitted and unfolded the drawing
+    again), and an edit redraws only the boxes it changed: after a rename, every drawn element is the one
+    drawn before; after an edit of one layer, the boxes above it are still the same elements."""
+    page = open_design(load_template("resnet_small"))
+    label = page.get_by_test_id("nw-zoom-label")
+    page.get_by_test_id("nw-expand-all").click()
+    page.locator('[data-testid="nw-dframe"][data-path="layers[3]"] [data-testid="nw-d-toggle"]').click()
+    expect(dnode(page, "layers[3]")).to_contain_text("layers")  # folded by the user
+    fitted = label.inner_text()
+    page.get_by_test_id("nw-zoom-in").click()
+    expect(label).not_to_have_text(fitted)
+    zoomed = label.inner_text()
+    drawn = page.locator('[data-testid="nw-drawing-svg"] .nw-d-world > *')
+    count = drawn.count()
+    drawn.evaluate_all("els => els.forEach((e) => { e.__nwKept = true; })")
+
+    name = page.get_by_test_id("stSidebar").get_by_label("Design name")
+    name.fill("Renamed ResNet")
+    name.press("Enter")
+    expect(page.locator(".nw-model-name")).to_have_text("Renamed ResNet")
+    settle(page)
+    assert label.inner_text() == zoomed
+    expect(dnode(page, "layers[3]")).to_contain_text("layers")  # still folded
+    assert drawn.count() == count
+    assert drawn.evaluate_all("els => els.filter((e) => !e.__nwKept).length") == 0
+
+    last = len(load_template("resnet_small")["layers"]) - 1
+    card(page, f"layers[{last}]").click()
+    page.keyboard.press("Delete")
+    expect(page.locator(f'[data-testid="nw-card"][data-path="layers[{last}]"]')).to_have_count(0)
+    settle(page)
+    assert label.inner_text() == zoomed
+    assert dnode(page, "layers[0]").evaluate("e => e.__nwKept === true")  # above the edit: not redrawn
+
+
 def test_blocks_collapse_and_repeat_shows_times(open_design):
     design = load_template("resnet_small")
     design["layers"].insert(3, {"type": "Repeat", "times": 3, "body": [
