@@ -490,12 +490,14 @@ class CpuMeter:
         if str(os.getpid()) not in chain:
             kinds[pid] = None  # not ours
             return None
+        # A child of the server is a worker even while its command line is still the server's (seen between
+        # fork and exec, and then kept: that had counted a worker's whole time as the server's in some runs).
         if "chrom" in cmd.lower():
             kind = "browsers"
+        elif any(self._kind(c, parents, kinds) == "server" for c in chain):
+            kind = "training workers"
         elif "components.serve" in cmd or "streamlit" in cmd:
             kind = "server"
-        elif any(kinds.get(c) == "server" for c in chain):
-            kind = "training workers"
         else:
             kind = "harness (Playwright)"
         kinds[pid] = kind
