@@ -264,7 +264,8 @@ def _render_saved(state, design: dict, pending) -> None:
         r2.button("Cancel", on_click=_keep_saved, key="save_keep", width="stretch")
     for row in design_store().list():
         a, b = st.columns([4, 1])
-        a.button(md_text(f"{row['name']} · {row['n_layers']} layers"), key=f"open_{row['id']}",
+        # The name alone on the button (the sidebar is narrow: a long one is cut), all of it in the tooltip.
+        a.button(md_text(row["name"]), key=f"open_{row['id']}", help=md_text(f"Open {row['name']} · {row['n_layers']} layers"),
                  on_click=_open_saved, args=(row["id"],), width="stretch")
         b.button("", icon=":material/delete:", key=f"del_{row['id']}", on_click=_delete_saved, args=(row["id"],), help="Delete")
 

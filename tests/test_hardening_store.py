@@ -295,3 +295,13 @@ def test_a_write_refused_while_running_moves_the_store_to_memory_and_keeps_the_w
     with pytest.raises(sqlite3.OperationalError, match="locked"):  # not a storage failure: said, not hidden
         locked.save("x", load_template("lenet5"))
     assert locked.saving
+
+
+def test_a_saved_design_is_listed_by_its_name_with_its_size_in_the_tooltip(db):
+    at = _app()
+    at.text_input(key=f"save_as_name:{at.session_state[S.REVISION]}").set_value("Mine")
+    _button(at, "save_named").click().run()
+    listed = [b for b in at.button if b.key.startswith("open_")]
+    assert [b.label for b in listed] == ["Mine"]  # the sidebar is narrow: the name alone
+    layers = len(at.session_state[S.DESIGN]["layers"])
+    assert listed[0].help == f"Open Mine · {layers} layers"
