@@ -263,11 +263,13 @@ def _render_saved(state, design: dict, pending) -> None:
         r1.button("Replace", on_click=_replace_saved, key="save_replace", type="primary", width="stretch")
         r2.button("Cancel", on_click=_keep_saved, key="save_keep", width="stretch")
     for row in design_store().list():
-        a, b = st.columns([4, 1])
-        # The name alone on the button (the sidebar is narrow: a long one is cut), all of it in the tooltip.
+        # The name alone on a wide button and a bare delete icon beside it (the sidebar is narrow: a long name is
+        # cut), the name and size in the tooltip.
+        a, b = st.columns([6, 1], gap="xxsmall", vertical_alignment="center")
         a.button(md_text(row["name"]), key=f"open_{row['id']}", help=md_text(f"Open {row['name']} · {row['n_layers']} layers"),
                  on_click=_open_saved, args=(row["id"],), width="stretch")
-        b.button("", icon=":material/delete:", key=f"del_{row['id']}", on_click=_delete_saved, args=(row["id"],), help="Delete")
+        b.button("", icon=":material/delete:", key=f"del_{row['id']}", on_click=_delete_saved, args=(row["id"],),
+                 help=md_text(f"Delete {row['name']}"), type="tertiary")
 
 
 def _render_import_export(state, design: dict) -> None:
