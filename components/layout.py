@@ -24,6 +24,8 @@ PAGE_CSS = """
 .stMainBlockContainer { padding-top: 3.6rem; padding-bottom: 0.5rem; padding-left: 1.2rem; padding-right: 1.2rem; }
 .st-key-nw-side { max-height: calc(100vh - 4.6rem); overflow-y: auto; overflow-x: hidden; padding-right: 0.2rem; }
 .st-key-nw-side [data-testid="stAlert"] { padding: 0.1rem 0; }
+/* A saved design's name wraps on its button instead of being cut (the sidebar is narrow). */
+[class*="st-key-open_"] button p { white-space: normal; overflow-wrap: anywhere; text-overflow: clip; }
 </style>
 """
 

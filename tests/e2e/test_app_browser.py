@@ -226,3 +226,29 @@ def test_screenshots_of_the_main_views(nw, artifacts_dir):
         page.wait_for_timeout(200)
         page.screenshot(path=str(artifacts_dir / f"app_{name.lower()}.png"))
     expect(nw.exceptions()).to_have_count(0)
+
+
+def test_a_saved_design_is_listed_by_its_whole_name(nw):
+    """Saved designs, in the 1440×900 sidebar: a long name wraps on its button instead of being cut, and the
+    delete icon beside it removes that design."""
+    page = nw.page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    side = nw.sidebar()
+    box = side.get_by_label("Save as")
+    if not box.is_visible():
+        nw.wait_idle()
+        side.get_by_text("Saved designs", exact=True).click()
+    name = "Transformer classifier (tokens), second try"
+    box.fill(name)
+    box.press("Enter")
+    nw.wait_idle()
+    side.get_by_role("button", name="Save", exact=True).click()
+    button = side.get_by_role("button", name=name, exact=True)
+    expect(button).to_be_visible()
+    nw.wait_idle()
+    label = button.locator("p")
+    fits = label.evaluate("p => ({whole: p.scrollWidth <= p.clientWidth + 1, lines: p.getBoundingClientRect().height})")
+    assert fits["whole"] and fits["lines"] > 30, fits  # every character shown, on more than one line
+    row = side.get_by_test_id("stHorizontalBlock").filter(has=page.get_by_role("button", name=name, exact=True))
+    row.locator('[class*="st-key-del_"] button').first.click()  # (this element holds two button elements)
+    expect(button).to_have_count(0)
