@@ -103,14 +103,17 @@ def render_store_status(container=None) -> None:
                               on_click="ignore", type="primary")
 
 
-def _open_template(template_id: str) -> None:
-    S.load_into(st.session_state, load_template(template_id))
+def _start_from(design: dict) -> None:
+    S.load_into(st.session_state, design)
     st.session_state[TEMPLATES_OPEN] = False  # a choice made: the list folds away, as a menu does
 
 
+def _open_template(template_id: str) -> None:
+    _start_from(load_template(template_id))
+
+
 def _blank() -> None:
-    S.load_into(st.session_state, S.blank_design())
-    st.session_state[TEMPLATES_OPEN] = False
+    _start_from(S.blank_design())
 
 
 def _rename(widget_key: str) -> None:

@@ -25,7 +25,7 @@ PAGE_CSS = """
 .st-key-nw-side { max-height: calc(100vh - 4.6rem); overflow-y: auto; overflow-x: hidden; padding-right: 0.2rem; }
 .st-key-nw-side [data-testid="stAlert"] { padding: 0.1rem 0; }
 /* A saved design's name wraps on its button instead of being cut (the sidebar is narrow). */
-[class*="st-key-open_"] button p { white-space: normal; overflow-wrap: anywhere; text-overflow: clip; }
+[data-testid="stSidebar"] [class*="st-key-open_"] button p { white-space: normal; overflow-wrap: anywhere; text-overflow: clip; }
 </style>
 """
 

@@ -313,7 +313,7 @@ function renderDrawing(st) {
     if (fitScale(st, layoutDesign(st)) < 0.45) d.compact = true;
   }
   d.layout = layoutDesign(st);
-  d.layoutSerial = (d.layoutSerial || 0) + 1;
+  d.layoutSerial += 1;
   if (d.auto) fitDrawing(st, false);
   paintDrawing(st);
 }
@@ -348,9 +348,9 @@ function paintDrawing(st) {
     const before = d.elements;
     const now = new Map();
     const kids = ordered.map((p) => {
-      const kept = now.has(p.key) ? null : before.get(p.key);
-      const el = kept || p.draw();
-      if (!now.has(p.key)) now.set(p.key, el);
+      if (now.has(p.key)) return p.draw(); // the same thing drawn twice: an element of its own
+      const el = before.get(p.key) || p.draw();
+      now.set(p.key, el);
       return el;
     });
     d.elements = now;
